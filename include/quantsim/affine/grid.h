@@ -1,0 +1,39 @@
+#pragma once
+
+/// The integer grid [qmin, qmax] of an affine quantizer (spec §1.1).
+
+#include <cstdint>
+
+namespace quantsim::affine {
+
+/// Inclusive integer range that quantized values are clamped to. `num_steps() = qmax - qmin`.
+struct Grid {
+  int64_t qmin = 0;
+  int64_t qmax = 0;
+
+  int64_t num_steps() const { return qmax - qmin; }
+  bool operator==(const Grid& o) const { return qmin == o.qmin && qmax == o.qmax; }
+
+  /// Grid of `num_steps` steps: signed `[-ceil(n/2), floor(n/2)]`, unsigned `[0, n]`.
+  /// `from_num_steps(254, true) == {-127, 127}`. Throws std::invalid_argument for n < 1.
+  static Grid from_num_steps(int64_t num_steps, bool is_signed);
+  /// Grid of a `bitwidth`-bit integer: `from_bitwidth(8, true) == {-128, 127}`.
+  /// Throws std::invalid_argument unless 1 <= bitwidth <= 63.
+  static Grid from_bitwidth(int64_t bitwidth, bool is_signed);
+  /// Validated explicit grid; throws std::invalid_argument when qmin >= qmax.
+  static Grid from_range(int64_t qmin, int64_t qmax);
+
+  /// True iff the grid is a standard integer type's range (`qmin + qmax == -1` or `qmin == 0`
+  /// with a power-of-two size), so that `bitwidth()` and `is_signed()` are defined.
+  bool has_bitwidth() const;
+  /// log2(qmax - qmin + 1); c10::Error for a non-standard grid such as [-1, 14] or [-127, 127].
+  int64_t bitwidth() const;
+  /// qmin < 0 <= qmax; c10::Error for a non-standard grid.
+  bool is_signed() const;
+  /// The same signedness with `bitwidth` bits; std::invalid_argument for bitwidth < 1.
+  Grid with_bitwidth(int64_t bitwidth) const;
+  /// Shifts the grid: signed->unsigned by -qmin, unsigned->signed by ceil((qmax+qmin)/2).
+  Grid with_signed(bool is_signed) const;
+};
+
+}  // namespace quantsim::affine

@@ -1,0 +1,187 @@
+#pragma once
+
+/// Affine quantizer modules with learnable `min`/`max` (spec §1.7–§1.9):
+/// `Quantize` (output: grid integers as a QuantizedTensor) and `QuantizeDequantize` (output: the
+/// fake-quantized float tensor).
+///
+///     auto q = quantsim::affine::QuantizeDequantize({10, 1}, /*bitwidth=*/8, /*symmetric=*/true);
+///     { auto calibrating = q->compute_encodings(); q(weight); }   // range from the data
+///     auto y = q(weight);                                          // quantize-dequantize
+
+#include <quantsim/affine/encoding.h>
+#include <quantsim/affine/grid.h>
+#include <quantsim/analyzers/encoding_analyzer.h>
+#include <quantsim/quantizer_base.h>
+#include <quantsim/tensor.h>
+
+#include <torch/arg.h>
+#include <torch/nn/cloneable.h>
+#include <torch/nn/pimpl.h>
+
+#include <memory>
+#include <vector>
+
+namespace quantsim::affine {
+
+/// Construction options shared by every affine quantizer.
+struct QuantizerOptions {
+  /// `bitwidth`-bit grid, signed iff `symmetric` (spec §1.1).
+  QuantizerOptions(std::vector<int64_t> shape, int64_t bitwidth, bool symmetric);
+  /// Explicit grid; std::invalid_argument when qmin >= qmax.
+  QuantizerOptions(std::vector<int64_t> shape, int64_t qmin, int64_t qmax, bool symmetric);
+
+  /// Shape of `min`/`max` and of the encoding: `{}` per tensor, `{C, 1}` per output channel.
+  TORCH_ARG(std::vector<int64_t>, shape);
+  /// Integer grid [qmin, qmax].
+  TORCH_ARG(Grid, grid);
+  /// Symmetric: offset fixed at 0. Asymmetric: offset derived from `min` and learnable.
+  TORCH_ARG(bool, symmetric);
+  /// Statistics used by compute_encodings(). Default: MinMaxEncodingAnalyzer of `shape` (or of
+  /// the interleaved block shape with `block_size`).
+  TORCH_ARG(std::shared_ptr<EncodingAnalyzer>, encoding_analyzer) = nullptr;
+  /// Blockwise quantization of the input's last dims (spec §1.4). Default: none.
+  TORCH_ARG(std::vector<int64_t>, block_size) = {};
+};
+
+/// The learnable-range quantizer shared by Quantize, QuantizeDequantize and LPBQ.
+///
+/// scale = (max - min) / (qmax - qmin)                                     (4)
+/// offset = symmetric ? 0 : ste_round(min / scale) - qmin                  (5)
+class AffineQuantizerBase : public QuantizerBase {
+ public:
+  explicit AffineQuantizerBase(QuantizerOptions options);
+
+  /// Learnable range parameters of shape `shape()`, created as -1/+1 and flagged uninitialized.
+  at::Tensor min, max;
+
+  const QuantizerOptions& options() const { return options_; }
+  const std::vector<int64_t>& shape() const { return options_.shape(); }
+  const std::vector<int64_t>& block_size() const { return options_.block_size(); }
+  const std::shared_ptr<EncodingAnalyzer>& encoding_analyzer() const {
+    return options_.encoding_analyzer();
+  }
+
+  int64_t qmin() const { return options_.grid().qmin; }
+  int64_t qmax() const { return options_.grid().qmax; }
+  Grid grid() const { return options_.grid(); }
+  int64_t num_steps() const { return options_.grid().num_steps(); }
+  bool symmetric() const { return options_.symmetric(); }
+  /// log2 of the grid size; c10::Error for a non-standard grid such as [-127, 127].
+  int64_t bitwidth() const { return options_.grid().bitwidth(); }
+  /// qmin < 0 <= qmax; c10::Error for a non-standard grid.
+  bool is_signed() const { return options_.grid().is_signed(); }
+  /// Same signedness with another bitwidth (spec §1.1).
+  void set_bitwidth(int64_t bitwidth);
+  /// Shifts the grid to the other signedness (spec §1.1).
+  void set_signed(bool is_signed);
+
+  /// Copies the range into min/max (broadcast) without recording gradients; marks initialized.
+  void set_range(const at::Tensor& min, const at::Tensor& max);
+  void set_range(double min, double max);
+
+  /// Eq. (4)/(5) and the grid-aligned range scale*(offset+qmin), scale*(offset+qmax);
+  /// nullopt when uninitialized.
+  c10::optional<at::Tensor> get_scale(at::ScalarType dtype = at::kFloat) const;
+  c10::optional<at::Tensor> get_offset(at::ScalarType dtype = at::kFloat) const;
+  c10::optional<at::Tensor> get_min(at::ScalarType dtype = at::kFloat) const;
+  c10::optional<at::Tensor> get_max(at::ScalarType dtype = at::kFloat) const;
+
+  std::shared_ptr<EncodingBase> get_encoding() const override;
+  /// The encoding as its concrete type; null when uninitialized.
+  std::shared_ptr<AffineEncoding> get_affine_encoding() const;
+  c10::optional<nlohmann::json> get_legacy_encodings() const override;
+  void set_legacy_encodings(const nlohmann::json& encodings) override;
+
+  void reset();
+  void pretty_print(std::ostream& stream) const override;
+
+ protected:
+  /// Eq. (4) for the given range (LPBQ overrides it).
+  virtual at::Tensor scale_from(const at::Tensor& min, const at::Tensor& max,
+                                at::ScalarType dtype) const;
+  /// Eq. (5) for the given range and scale.
+  at::Tensor offset_from(const at::Tensor& min, const at::Tensor& scale, at::ScalarType dtype) const;
+  /// The encoding a forward uses: the learned range, or inside compute_encodings() this batch's
+  /// range (detached). c10::Error when uninitialized outside calibration.
+  AffineEncoding forward_encoding(const at::Tensor& x);
+  /// Name used in messages ("QuantizeDequantize", ...).
+  virtual const char* kind() const = 0;
+
+  void begin_calibration() override;
+  void end_calibration() override;
+
+ private:
+  /// A range tensor of the analyzer's shape, as a tensor of `shape()`.
+  at::Tensor to_quantizer_shape(const at::Tensor& t) const;
+  std::vector<int64_t> default_analyzer_shape() const;
+
+  QuantizerOptions options_;
+};
+
+/// Cloneable quantizer: clone() returns the concrete type with the initialization flags kept.
+template <typename Derived>
+class AffineQuantizer : public torch::nn::Cloneable<Derived>, public AffineQuantizerBase {
+ public:
+  explicit AffineQuantizer(QuantizerOptions options) : AffineQuantizerBase(std::move(options)) {
+    AffineQuantizerBase::reset();
+  }
+  void reset() override { AffineQuantizerBase::reset(); }
+  std::shared_ptr<torch::nn::Module> clone(
+      const c10::optional<torch::Device>& device = c10::nullopt) const override {
+    auto copy = torch::nn::Cloneable<Derived>::clone(device);
+    std::dynamic_pointer_cast<Derived>(copy)->copy_initialization_from(*this);
+    return copy;
+  }
+  void pretty_print(std::ostream& stream) const override {
+    AffineQuantizerBase::pretty_print(stream);
+  }
+};
+
+/// `quantize` of the input with the quantizer's encoding; output is a QuantizedTensor.
+class QuantizeImpl : public AffineQuantizer<QuantizeImpl> {
+ public:
+  explicit QuantizeImpl(QuantizerOptions options) : AffineQuantizer(std::move(options)) {}
+  QuantizeImpl(std::vector<int64_t> shape, int64_t bitwidth, bool symmetric)
+      : QuantizeImpl(QuantizerOptions(std::move(shape), bitwidth, symmetric)) {}
+  QuantizeImpl(std::vector<int64_t> shape, int64_t qmin, int64_t qmax, bool symmetric)
+      : QuantizeImpl(QuantizerOptions(std::move(shape), qmin, qmax, symmetric)) {}
+
+  QuantizedTensor forward(const at::Tensor& x);
+
+ protected:
+  const char* kind() const override { return "Quantize"; }
+};
+
+/// `quantize_dequantize` of the input with the quantizer's encoding.
+class QuantizeDequantizeImpl : public AffineQuantizer<QuantizeDequantizeImpl> {
+ public:
+  explicit QuantizeDequantizeImpl(QuantizerOptions options) : AffineQuantizer(std::move(options)) {}
+  QuantizeDequantizeImpl(std::vector<int64_t> shape, int64_t bitwidth, bool symmetric)
+      : QuantizeDequantizeImpl(QuantizerOptions(std::move(shape), bitwidth, symmetric)) {}
+  QuantizeDequantizeImpl(std::vector<int64_t> shape, int64_t qmin, int64_t qmax, bool symmetric)
+      : QuantizeDequantizeImpl(QuantizerOptions(std::move(shape), qmin, qmax, symmetric)) {}
+
+  at::Tensor forward(const at::Tensor& x);
+
+ protected:
+  const char* kind() const override { return "QuantizeDequantize"; }
+};
+
+/// Module holders that accept braced shapes: `QuantizeDequantize({10, 1}, 8, true)`.
+#define QUANTSIM_AFFINE_QUANTIZER_HOLDER(Name)                                               \
+  class Name : public torch::nn::ModuleHolder<Name##Impl> {                                  \
+   public:                                                                                   \
+    using torch::nn::ModuleHolder<Name##Impl>::ModuleHolder;                                 \
+    Name(std::vector<int64_t> shape, int64_t bitwidth, bool symmetric)                       \
+        : ModuleHolder(std::make_shared<Name##Impl>(std::move(shape), bitwidth, symmetric)) {} \
+    Name(std::vector<int64_t> shape, int64_t qmin, int64_t qmax, bool symmetric)             \
+        : ModuleHolder(                                                                      \
+              std::make_shared<Name##Impl>(std::move(shape), qmin, qmax, symmetric)) {}      \
+    Name(QuantizerOptions options)                                                           \
+        : ModuleHolder(std::make_shared<Name##Impl>(std::move(options))) {}                  \
+  }
+
+QUANTSIM_AFFINE_QUANTIZER_HOLDER(Quantize);
+QUANTSIM_AFFINE_QUANTIZER_HOLDER(QuantizeDequantize);
+
+}  // namespace quantsim::affine

@@ -1,0 +1,62 @@
+#pragma once
+
+/// `EncodingAnalyzer`: gathers statistics of the tensors a quantizer sees during calibration and
+/// turns them into a (min, max) range (spec §2.1).
+
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+#include <utility>
+#include <vector>
+
+namespace quantsim {
+
+/// Statistics of one or more batches; each analyzer defines its own kind.
+class Statistics {
+ public:
+  virtual ~Statistics() = default;
+};
+
+/// Range estimator of shape `shape()` (per-tensor `{}`, per-channel e.g. `{C, 1}`). The shape must
+/// be expandable to every input it sees; the reduction runs over the dims where it is 1.
+///
+///     qs::MinMaxEncodingAnalyzer a({});
+///     a.update_stats(batch1); a.update_stats(batch2);
+///     auto [mn, mx] = a.compute_encodings(/*num_steps=*/255, /*symmetric=*/false);
+class EncodingAnalyzer {
+ public:
+  explicit EncodingAnalyzer(std::vector<int64_t> shape);
+  virtual ~EncodingAnalyzer() = default;
+
+  const std::vector<int64_t>& shape() const { return shape_; }
+
+  /// Accumulates the statistics of x and returns those of this batch alone.
+  /// c10::Error if the shape is not expandable to x.
+  virtual std::shared_ptr<const Statistics> update_stats(const at::Tensor& x) = 0;
+  /// Forgets every batch seen so far.
+  virtual void reset_stats() = 0;
+  /// (min, max) of `shape()` from the given statistics; std::invalid_argument for num_steps < 1.
+  virtual std::pair<at::Tensor, at::Tensor> compute_encodings_from_stats(
+      const Statistics& stats, int64_t num_steps, bool symmetric) const = 0;
+  /// Statistics of x alone, without accumulating.
+  virtual std::shared_ptr<const Statistics> collect_stats(const at::Tensor& x) const = 0;
+  /// The accumulated statistics, null before the first batch.
+  virtual std::shared_ptr<const Statistics> accumulated_stats() const = 0;
+
+  /// (min, max) over every batch since the last reset; StatisticsNotFoundError before any batch.
+  std::pair<at::Tensor, at::Tensor> compute_encodings(int64_t num_steps, bool symmetric) const;
+  /// (min, max) of x alone; nothing is accumulated.
+  std::pair<at::Tensor, at::Tensor> compute_dynamic_encodings(const at::Tensor& x,
+                                                              int64_t num_steps,
+                                                              bool symmetric) const;
+
+ protected:
+  /// Dims of x to reduce so that the result has `shape()` (left-padded with 1s), after checking
+  /// that the shape is expandable to x.
+  std::vector<int64_t> reduction_dims(const at::Tensor& x) const;
+
+ private:
+  std::vector<int64_t> shape_;
+};
+
+}  // namespace quantsim

@@ -1,0 +1,33 @@
+#pragma once
+
+/// `MinMaxEncodingAnalyzer`: the range is the running min/max of every batch (spec §2.2).
+
+#include <quantsim/analyzers/encoding_analyzer.h>
+
+namespace quantsim {
+
+/// Running element-wise minimum and maximum (NaN propagates).
+struct MinMaxStatistics : Statistics {
+  at::Tensor min, max;
+  MinMaxStatistics(at::Tensor mn, at::Tensor mx) : min(std::move(mn)), max(std::move(mx)) {}
+};
+
+/// Range = [min(x_min, 0), max(x_max, 0)], widened to at least EPS per step and made symmetric
+/// when asked, then clipped to the finite range of the dtype (spec §2.2).
+class MinMaxEncodingAnalyzer : public EncodingAnalyzer {
+ public:
+  explicit MinMaxEncodingAnalyzer(std::vector<int64_t> shape);
+
+  std::shared_ptr<const Statistics> update_stats(const at::Tensor& x) override;
+  void reset_stats() override { stats_.reset(); }
+  std::pair<at::Tensor, at::Tensor> compute_encodings_from_stats(const Statistics& stats,
+                                                                 int64_t num_steps,
+                                                                 bool symmetric) const override;
+  std::shared_ptr<const Statistics> collect_stats(const at::Tensor& x) const override;
+  std::shared_ptr<const Statistics> accumulated_stats() const override { return stats_; }
+
+ private:
+  std::shared_ptr<const MinMaxStatistics> stats_;
+};
+
+}  // namespace quantsim

@@ -1,0 +1,96 @@
+#pragma once
+
+/// `QuantizerBase`: what every quantizer module shares: initialization tracking (spec §1.9),
+/// `allow_overwrite`, the `compute_encodings()` calibration guard and legacy encodings.
+
+#include <quantsim/encoding.h>
+
+#include <torch/nn/module.h>
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <map>
+#include <string>
+
+namespace quantsim {
+
+class QuantizerBase;
+
+/// RAII calibration scope returned by `QuantizerBase::compute_encodings()`.
+///
+/// While it lives, the quantizer's forward observes statistics and quantizes each batch with its
+/// own range. When it is destroyed normally the quantizer's range is set from all batches seen;
+/// when it is destroyed by an exception unwinding the stack, nothing is set. The quantizer must
+/// outlive the guard.
+class CalibrationGuard {
+ public:
+  explicit CalibrationGuard(QuantizerBase* quantizer);
+  CalibrationGuard(CalibrationGuard&& other) noexcept;
+  CalibrationGuard(const CalibrationGuard&) = delete;
+  CalibrationGuard& operator=(const CalibrationGuard&) = delete;
+  CalibrationGuard& operator=(CalibrationGuard&&) = delete;
+  /// May throw (e.g. a range that cannot be set) unless an exception is already unwinding.
+  ~CalibrationGuard() noexcept(false);
+
+ private:
+  QuantizerBase* quantizer_;  // null: inactive (moved from, or allow_overwrite(false))
+  int uncaught_at_entry_;
+};
+
+class QuantizerBase : public virtual torch::nn::Module {
+ public:
+  /// True iff every tracked parameter was modified in place or replaced since registration, or
+  /// set by set_range / loading / calibration (spec §1.9). `to(dtype)` does not initialize.
+  virtual bool is_initialized() const;
+
+  /// With `false`, compute_encodings() becomes a no-op and imports skip this quantizer.
+  void allow_overwrite(bool allow) { allow_overwrite_ = allow; }
+  bool overwrite_allowed() const { return allow_overwrite_; }
+
+  /// Starts calibration: see CalibrationGuard.
+  ///     { auto calibrating = q->compute_encodings(); for (auto& x : batches) q(x); }
+  [[nodiscard]] CalibrationGuard compute_encodings();
+  /// Calibrates over whatever `run` feeds through the quantizer.
+  void compute_encodings(const std::function<void()>& run);
+  /// True inside an active compute_encodings() scope.
+  bool is_calibrating() const { return calibrating_ > 0; }
+
+  /// The encoding, or null when uninitialized.
+  virtual std::shared_ptr<EncodingBase> get_encoding() const = 0;
+  /// The legacy encodings (spec §6), or nullopt when uninitialized.
+  virtual c10::optional<nlohmann::json> get_legacy_encodings() const = 0;
+  /// Sets the range from legacy encodings; validates fully before changing anything.
+  virtual void set_legacy_encodings(const nlohmann::json& encodings) = 0;
+
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+
+ protected:
+  /// Called when a calibration scope opens (forget statistics).
+  virtual void begin_calibration() = 0;
+  /// Called when a calibration scope closes normally (set the range from the statistics).
+  virtual void end_calibration() = 0;
+
+  /// Starts tracking the registered parameter `name` as uninitialized.
+  void track_parameter(const std::string& name);
+  /// Records `name` as (un)initialized from its current state on.
+  void mark_parameter(const std::string& name, bool initialized);
+  void mark_all(bool initialized);
+  /// Copies the initialization flags of `other` (same parameter names).
+  void copy_initialization_from(const QuantizerBase& other);
+
+ private:
+  friend class CalibrationGuard;
+  struct Tracking {
+    const void* impl = nullptr;
+    uint32_t version = 0;
+    bool initialized = false;
+  };
+  bool parameter_initialized(const std::string& name) const;
+
+  std::map<std::string, Tracking> tracking_;
+  bool allow_overwrite_ = true;
+  int calibrating_ = 0;
+};
+
+}  // namespace quantsim

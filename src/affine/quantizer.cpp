@@ -1,0 +1,270 @@
+#include <quantsim/affine/functional.h>
+#include <quantsim/affine/quantizer.h>
+#include <quantsim/analyzers/min_max.h>
+#include <quantsim/errors.h>
+
+#include <ATen/ATen.h>
+#include <c10/util/irange.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <limits>
+#include <ostream>
+
+namespace quantsim::affine {
+
+QuantizerOptions::QuantizerOptions(std::vector<int64_t> shape, int64_t bitwidth, bool symmetric)
+    : shape_(std::move(shape)), grid_(Grid::from_bitwidth(bitwidth, symmetric)), symmetric_(symmetric) {}
+
+QuantizerOptions::QuantizerOptions(std::vector<int64_t> shape, int64_t qmin, int64_t qmax,
+                                   bool symmetric)
+    : shape_(std::move(shape)), grid_(Grid::from_range(qmin, qmax)), symmetric_(symmetric) {}
+
+namespace {
+
+int64_t numel_of(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
+  return n;
+}
+
+bool expandable(at::IntArrayRef from, at::IntArrayRef to) {
+  if (from.size() > to.size()) return false;
+  for (size_t i = 0; i < from.size(); ++i) {
+    const int64_t f = from[from.size() - 1 - i];
+    if (f != 1 && f != to[to.size() - 1 - i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+AffineQuantizerBase::AffineQuantizerBase(QuantizerOptions options) : options_(std::move(options)) {
+  for (int64_t s : shape()) QS_CHECK_ARG(s >= 1, "quantizer `shape` entries must be >= 1, got ", s);
+  if (!block_size().empty()) {
+    TORCH_CHECK(block_size().size() == shape().size(), "`block_size` ",
+                at::IntArrayRef(block_size()), " must have one entry per dim of `shape` ",
+                at::IntArrayRef(shape()));
+  }
+  if (!encoding_analyzer()) {
+    options_.encoding_analyzer(std::make_shared<MinMaxEncodingAnalyzer>(default_analyzer_shape()));
+  } else if (block_size().empty()) {
+    TORCH_CHECK(expandable(encoding_analyzer()->shape(), shape()), "encoding analyzer shape ",
+                at::IntArrayRef(encoding_analyzer()->shape()),
+                " is not expandable to the quantizer shape ", at::IntArrayRef(shape()));
+  }
+}
+
+std::vector<int64_t> AffineQuantizerBase::default_analyzer_shape() const {
+  if (block_size().empty()) return shape();
+  std::vector<int64_t> interleaved;  // (S0, 1, S1, 1, ...): reduce over each block
+  for (int64_t s : shape()) {
+    interleaved.push_back(s);
+    interleaved.push_back(1);
+  }
+  return interleaved;
+}
+
+void AffineQuantizerBase::reset() {
+  min = register_parameter("min", at::full(shape(), -1.0, at::kFloat));
+  max = register_parameter("max", at::full(shape(), 1.0, at::kFloat));
+  track_parameter("min");
+  track_parameter("max");
+}
+
+void AffineQuantizerBase::set_bitwidth(int64_t bitwidth) {
+  options_.grid(options_.grid().with_bitwidth(bitwidth));
+}
+
+void AffineQuantizerBase::set_signed(bool is_signed) {
+  options_.grid(options_.grid().with_signed(is_signed));
+}
+
+void AffineQuantizerBase::set_range(const at::Tensor& new_min, const at::Tensor& new_max) {
+  TORCH_CHECK(new_min.defined() && new_max.defined(), "set_range: min and max must be defined");
+  torch::NoGradGuard no_grad;
+  min.copy_(new_min.expand_as(min));
+  max.copy_(new_max.expand_as(max));
+  mark_all(true);
+}
+
+void AffineQuantizerBase::set_range(double new_min, double new_max) {
+  set_range(at::scalar_tensor(new_min, min.options()), at::scalar_tensor(new_max, max.options()));
+}
+
+at::Tensor AffineQuantizerBase::scale_from(const at::Tensor& mn, const at::Tensor& mx,
+                                           at::ScalarType dtype) const {
+  return (mx.to(dtype) - mn.to(dtype)) / num_steps();
+}
+
+at::Tensor AffineQuantizerBase::offset_from(const at::Tensor& mn, const at::Tensor& scale,
+                                            at::ScalarType dtype) const {
+  if (symmetric()) return at::zeros(shape(), scale.options().dtype(dtype));
+  return ste_round(mn.to(dtype) / scale) - qmin();
+}
+
+c10::optional<at::Tensor> AffineQuantizerBase::get_scale(at::ScalarType dtype) const {
+  if (!is_initialized()) return c10::nullopt;
+  return scale_from(min, max, dtype);
+}
+
+c10::optional<at::Tensor> AffineQuantizerBase::get_offset(at::ScalarType dtype) const {
+  if (!is_initialized()) return c10::nullopt;
+  return offset_from(min, scale_from(min, max, dtype), dtype);
+}
+
+c10::optional<at::Tensor> AffineQuantizerBase::get_min(at::ScalarType dtype) const {
+  if (!is_initialized()) return c10::nullopt;
+  const auto scale = scale_from(min, max, dtype);
+  return scale * (offset_from(min, scale, dtype) + qmin());
+}
+
+c10::optional<at::Tensor> AffineQuantizerBase::get_max(at::ScalarType dtype) const {
+  if (!is_initialized()) return c10::nullopt;
+  const auto scale = scale_from(min, max, dtype);
+  return scale * (offset_from(min, scale, dtype) + qmax());
+}
+
+std::shared_ptr<AffineEncoding> AffineQuantizerBase::get_affine_encoding() const {
+  if (!is_initialized()) return nullptr;
+  const auto scale = scale_from(min, max, at::kFloat);
+  return std::make_shared<AffineEncoding>(scale, offset_from(min, scale, at::kFloat), grid(),
+                                          symmetric(), block_size());
+}
+
+std::shared_ptr<EncodingBase> AffineQuantizerBase::get_encoding() const {
+  return get_affine_encoding();
+}
+
+c10::optional<nlohmann::json> AffineQuantizerBase::get_legacy_encodings() const {
+  const auto enc = get_affine_encoding();
+  if (!enc) return c10::nullopt;
+  return enc->to_legacy_format();
+}
+
+namespace {
+
+double finite_number(const nlohmann::json& entry, const char* key, size_t index) {
+  QS_CHECK_ARG(entry.contains(key), "legacy encoding [", index, "] has no \"", key, "\" entry: ",
+               entry.dump());
+  const auto& v = entry.at(key);
+  QS_CHECK_ARG(v.is_number(), "legacy encoding [", index, "] \"", key,
+               "\" must be a number, got ", v.dump());
+  const double d = v.get<double>();
+  QS_CHECK_ARG(std::isfinite(d), "legacy encoding [", index, "] \"", key,
+               "\" must be finite, got ", v.dump());
+  return d;
+}
+
+bool parse_symmetric(const nlohmann::json& entry, size_t index) {
+  QS_CHECK_ARG(entry.contains("is_symmetric"), "legacy encoding [", index,
+               "] has no \"is_symmetric\" entry: ", entry.dump());
+  const auto& v = entry.at("is_symmetric");
+  if (v.is_boolean()) return v.get<bool>();
+  QS_CHECK_ARG(v.is_string(), "legacy encoding [", index,
+               "] \"is_symmetric\" must be \"True\" or \"False\", got ", v.dump());
+  std::string s = v.get<std::string>();
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  QS_CHECK_ARG(s == "true" || s == "false", "legacy encoding [", index,
+               "] \"is_symmetric\" must be \"True\" or \"False\", got ", v.dump());
+  return s == "true";
+}
+
+}  // namespace
+
+void AffineQuantizerBase::set_legacy_encodings(const nlohmann::json& encodings) {
+  // Validate everything first: a failed import leaves the quantizer unchanged.
+  QS_CHECK_ARG(encodings.is_array() && !encodings.empty(),
+               "legacy encodings must be a non-empty list of dicts, got ", encodings.dump());
+  const auto count = static_cast<int64_t>(encodings.size());
+  QS_CHECK_ARG(count == numel_of(shape()), "legacy encodings hold ", count,
+               " entries but the quantizer of shape ", at::IntArrayRef(shape()), " needs ",
+               numel_of(shape()));
+  std::vector<float> mins, maxs;
+  for (size_t i = 0; i < encodings.size(); ++i) {
+    const auto& e = encodings[i];
+    QS_CHECK_ARG(e.is_object(), "legacy encoding [", i, "] must be a dict, got ", e.dump());
+    mins.push_back(static_cast<float>(finite_number(e, "min", i)));
+    maxs.push_back(static_cast<float>(finite_number(e, "max", i)));
+  }
+  const auto& first = encodings[0];
+  QS_CHECK_ARG(first.contains("bitwidth") && first.at("bitwidth").is_number_integer(),
+               "legacy encoding [0] needs an integer \"bitwidth\", got ", first.dump());
+  const auto bitwidth = first.at("bitwidth").get<int64_t>();
+  const bool symmetric = parse_symmetric(first, 0);
+  const Grid grid = Grid::from_bitwidth(bitwidth, symmetric);  // validates the bitwidth
+
+  options_.grid(grid);
+  options_.symmetric(symmetric);
+  set_range(at::tensor(mins).view(shape()), at::tensor(maxs).view(shape()));
+}
+
+at::Tensor AffineQuantizerBase::to_quantizer_shape(const at::Tensor& t) const {
+  return t.numel() == numel_of(shape()) ? t.reshape(shape()) : t.expand(shape());
+}
+
+AffineEncoding AffineQuantizerBase::forward_encoding(const at::Tensor& x) {
+  at::Tensor mn = min, mx = max;
+  if (is_calibrating()) {
+    if (x.numel() > 0) {
+      const auto xb = block_size().empty()
+                          ? x
+                          : x.reshape(block_shapes(x.sizes(), shape(), block_size()).input);
+      const auto batch = encoding_analyzer()->update_stats(xb);
+      auto range = encoding_analyzer()->compute_encodings_from_stats(*batch, num_steps(), symmetric());
+      mn = to_quantizer_shape(range.first.detach());
+      mx = to_quantizer_shape(range.second.detach());
+    }
+  } else {
+    TORCH_CHECK(is_initialized(), "Failed to run ", kind(),
+                " since quantization parameters are not initialized. Please initialize the "
+                "quantization parameters using `compute_encodings()` or `set_range()`.");
+  }
+  const auto scale = scale_from(mn, mx, at::kFloat);
+  return AffineEncoding(scale, offset_from(mn, scale, at::kFloat), grid(), symmetric(),
+                        block_size());
+}
+
+void AffineQuantizerBase::begin_calibration() { encoding_analyzer()->reset_stats(); }
+
+void AffineQuantizerBase::end_calibration() {
+  std::pair<at::Tensor, at::Tensor> range;
+  try {
+    range = encoding_analyzer()->compute_encodings(num_steps(), symmetric());
+  } catch (const StatisticsNotFoundError&) {
+    return;  // no batch seen: keep the current state
+  }
+  const auto mn = to_quantizer_shape(range.first);
+  const auto mx = to_quantizer_shape(range.second);
+  const double limit = 0.95 * std::numeric_limits<float>::max();
+  const bool extreme = !at::isfinite(mn).all().item<bool>() || !at::isfinite(mx).all().item<bool>() ||
+                       (mn.abs() >= limit).any().item<bool>() || (mx.abs() >= limit).any().item<bool>();
+  if (extreme) {
+    TORCH_WARN(kind(), ": calibrated range is non-finite or within 5% of the float32 limit (min ",
+               mn.min().item<double>(), ", max ", mx.max().item<double>(),
+               "); the input probably holds inf or NaN values");
+  }
+  set_range(mn, mx);
+}
+
+void AffineQuantizerBase::pretty_print(std::ostream& stream) const {
+  stream << kind() << "(shape=" << at::IntArrayRef(shape()) << ", qmin=" << qmin()
+         << ", qmax=" << qmax() << ", symmetric=" << (symmetric() ? "true" : "false");
+  if (!block_size().empty()) stream << ", block_size=" << at::IntArrayRef(block_size());
+  stream << ")";
+}
+
+QuantizedTensor QuantizeImpl::forward(const at::Tensor& x) {
+  const auto enc = forward_encoding(x);
+  auto q = quantize(x, enc.scale(), enc.offset(), qmin(), qmax(), block_size());
+  return QuantizedTensor(std::move(q), std::make_shared<AffineEncoding>(enc));
+}
+
+at::Tensor QuantizeDequantizeImpl::forward(const at::Tensor& x) {
+  const auto enc = forward_encoding(x);
+  return quantize_dequantize(x, enc.scale(), enc.offset(), qmin(), qmax(), block_size());
+}
+
+}  // namespace quantsim::affine

@@ -1,0 +1,45 @@
+#include <quantsim/analyzers/encoding_analyzer.h>
+#include <quantsim/errors.h>
+
+namespace quantsim {
+
+EncodingAnalyzer::EncodingAnalyzer(std::vector<int64_t> shape) : shape_(std::move(shape)) {
+  for (int64_t s : shape_) QS_CHECK_ARG(s >= 0, "analyzer shape must be non-negative, got ", s);
+}
+
+std::pair<at::Tensor, at::Tensor> EncodingAnalyzer::compute_encodings(int64_t num_steps,
+                                                                      bool symmetric) const {
+  QS_CHECK_ARG(num_steps >= 1, "`num_steps` must be >= 1, got ", num_steps);
+  const auto stats = accumulated_stats();
+  if (!stats) {
+    throw StatisticsNotFoundError(
+        "no statistics to compute encodings from: run update_stats on at least one batch");
+  }
+  return compute_encodings_from_stats(*stats, num_steps, symmetric);
+}
+
+std::pair<at::Tensor, at::Tensor> EncodingAnalyzer::compute_dynamic_encodings(
+    const at::Tensor& x, int64_t num_steps, bool symmetric) const {
+  QS_CHECK_ARG(num_steps >= 1, "`num_steps` must be >= 1, got ", num_steps);
+  return compute_encodings_from_stats(*collect_stats(x), num_steps, symmetric);
+}
+
+std::vector<int64_t> EncodingAnalyzer::reduction_dims(const at::Tensor& x) const {
+  const auto n = static_cast<int64_t>(shape_.size());
+  bool ok = n <= x.dim();
+  for (int64_t i = 0; ok && i < n; ++i) {
+    const int64_t s = shape_[n - 1 - i];
+    ok = s == 1 || s == x.size(x.dim() - 1 - i);
+  }
+  TORCH_CHECK(ok, "encoding analyzer of shape ", at::IntArrayRef(shape_),
+              " cannot reduce an input of shape ", x.sizes(),
+              " (the shape must be expandable to the input)");
+  std::vector<int64_t> dims;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    const int64_t i = d - (x.dim() - n);  // index into shape_, negative = padded
+    if (i < 0 || shape_[i] == 1) dims.push_back(d);
+  }
+  return dims;
+}
+
+}  // namespace quantsim

@@ -1,0 +1,358 @@
+// Fused CPU kernels of the affine ops: one pass over memory per direction, vectorised by the
+// compiler (AVX2 clone chosen at load time, see QS_VECTORIZE), multi-threaded with
+// at::parallel_for. Normative reference: kernels/affine_reference.cpp.
+//
+// Arithmetic is done in the internal dtype T with the op order of spec §1.2/§1.8; c10::Half and
+// c10::BFloat16 operators compute in float32 and round each result, as torch's CPU ops do. This
+// file is compiled with -ffp-contract=off: a fused multiply-add would change float32 results.
+
+#include "kernels/affine.h"
+#include "kernels/iteration.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <vector>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define QS_VECTORIZE __attribute__((target_clones("avx2", "default")))
+#else
+#define QS_VECTORIZE
+#endif
+
+namespace quantsim::kernels {
+namespace {
+
+constexpr int64_t kGrain = 32768;  // elements per task: large enough to amortise scheduling
+
+inline float round_even(float v) { return std::nearbyint(v); }
+inline double round_even(double v) { return std::nearbyint(v); }
+template <typename T>
+inline T round_even(T v) {
+  return static_cast<T>(std::nearbyint(static_cast<float>(v)));
+}
+
+// clamp(v, lo, hi) as torch computes it for lo <= hi, NaN propagating.
+template <typename T>
+inline T clamp(T v, T lo, T hi) {
+  return v < lo ? lo : (v > hi ? hi : v);
+}
+
+// ---- element-wise forward functions -------------------------------------------------------
+
+struct QuantizeOp {  // clamp(round(x/s) - o, qmin, qmax)
+  template <typename T>
+  static T apply(T x, T s, T o, T qmin, T qmax) {
+    const T x_rounded = static_cast<T>(round_even(static_cast<T>(x / s)) - o);
+    return clamp(x_rounded, qmin, qmax);
+  }
+};
+
+struct DequantizeOp {  // (q + o) * s
+  template <typename T>
+  static T apply(T q, T s, T o, T, T) {
+    return static_cast<T>(static_cast<T>(q + o) * s);
+  }
+};
+
+struct QuantizeDequantizeOp {
+  template <typename T>
+  static T apply(T x, T s, T o, T qmin, T qmax) {
+    return DequantizeOp::apply(QuantizeOp::apply(x, s, o, qmin, qmax), s, o, qmin, qmax);
+  }
+};
+
+// ---- element-wise backward functions (§1.8): d(input), d(scale), d(offset) per element -----
+
+struct QuantizeGrad {
+  template <typename T>
+  static void apply(T g, T x, T s, T o, T qmin, T qmax, T& dx, T& ds, T& doff) {
+    const T x_s = x / s;
+    const T x_rounded = static_cast<T>(round_even(x_s) - o);
+    const T m = (x_rounded >= qmin && x_rounded <= qmax) ? T(1) : T(0);
+    const T gm = g * m;
+    const T gm_s = gm / s;
+    dx = gm_s;                               // g*m/s
+    ds = static_cast<T>(-gm_s) * x_s;        // -(g*m/s)*(x/s)
+    doff = -gm;                              // -g*m
+  }
+};
+
+struct DequantizeGrad {
+  template <typename T>
+  static void apply(T g, T q, T s, T o, T, T, T& dq, T& ds, T& doff) {
+    dq = g * s;                              // g*s
+    ds = g * static_cast<T>(q + o);          // g*(q+o)
+    doff = dq;                               // g*s
+  }
+};
+
+struct QuantizeDequantizeGrad {
+  template <typename T>
+  static void apply(T g, T x, T s, T o, T qmin, T qmax, T& dx, T& ds, T& doff) {
+    const T x_s = x / s;
+    const T r = round_even(x_s);
+    const T x_rounded = static_cast<T>(r - o);
+    const T m = (x_rounded >= qmin && x_rounded <= qmax) ? T(1) : T(0);
+    dx = g * m;                                                     // STE
+    const T lo = static_cast<T>(o + qmin), hi = static_cast<T>(o + qmax);
+    ds = g * static_cast<T>(clamp(r, lo, hi) - static_cast<T>(x_s * m));  // LSQ-style
+    doff = static_cast<T>(g * static_cast<T>(T(1) - m)) * s;             // g*(1-m)*s
+  }
+};
+
+// ---- row loops -----------------------------------------------------------------------------
+
+template <typename T, typename Op>
+QS_VECTORIZE void forward_range(const BroadcastLayout& layout, const T* x, T* out, const T* s,
+                                const T* o, T qmin, T qmax, int64_t begin, int64_t end) {
+  layout.for_each_row(begin, end, [&](int64_t off, int64_t len, int64_t poff, int64_t ps) {
+    const T* __restrict__ xr = x + off;
+    T* __restrict__ yr = out + off;
+    const T* sr = s + poff;
+    const T* orow = o + poff;
+    if (ps == 0) {
+      const T sv = *sr, ov = *orow;
+      for (int64_t i = 0; i < len; ++i) yr[i] = Op::apply(xr[i], sv, ov, qmin, qmax);
+    } else if (ps == 1) {
+      for (int64_t i = 0; i < len; ++i) yr[i] = Op::apply(xr[i], sr[i], orow[i], qmin, qmax);
+    } else {
+      for (int64_t i = 0; i < len; ++i) {
+        yr[i] = Op::apply(xr[i], sr[i * ps], orow[i * ps], qmin, qmax);
+      }
+    }
+  });
+}
+
+// Accumulates the per-parameter sums of d(scale), d(offset) over [begin, end) into acc_s/acc_o
+// (double, indexed by parameter) and writes d(input) when `dx` is non-null.
+template <typename T, typename Grad, bool kWantInput, bool kWantParams>
+QS_VECTORIZE void backward_range(const BroadcastLayout& layout, const T* g, const T* x,
+                                 const T* s, const T* o, T qmin, T qmax, T* dx, double* acc_s,
+                                 double* acc_o, int64_t begin, int64_t end) {
+  constexpr int kLanes = 8;  // independent partial sums, so the compiler can vectorise them
+  layout.for_each_row(begin, end, [&](int64_t off, int64_t len, int64_t poff, int64_t ps) {
+    const T* __restrict__ gr = g + off;
+    const T* __restrict__ xr = x + off;
+    T* __restrict__ dxr = kWantInput ? dx + off : nullptr;
+    if (ps == 0) {
+      const T sv = s[poff], ov = o[poff];
+      double sum_s[kLanes] = {}, sum_o[kLanes] = {};
+      int64_t i = 0;
+      for (; i + kLanes <= len; i += kLanes) {
+        for (int l = 0; l < kLanes; ++l) {
+          T dxe, dse, doe;
+          Grad::apply(gr[i + l], xr[i + l], sv, ov, qmin, qmax, dxe, dse, doe);
+          if (kWantInput) dxr[i + l] = dxe;
+          if (kWantParams) {
+            sum_s[l] += static_cast<double>(dse);
+            sum_o[l] += static_cast<double>(doe);
+          }
+        }
+      }
+      for (; i < len; ++i) {
+        T dxe, dse, doe;
+        Grad::apply(gr[i], xr[i], sv, ov, qmin, qmax, dxe, dse, doe);
+        if (kWantInput) dxr[i] = dxe;
+        if (kWantParams) {
+          sum_s[0] += static_cast<double>(dse);
+          sum_o[0] += static_cast<double>(doe);
+        }
+      }
+      if (kWantParams) {
+        double ts = 0, to = 0;
+        for (int l = 0; l < kLanes; ++l) {
+          ts += sum_s[l];
+          to += sum_o[l];
+        }
+        acc_s[poff] += ts;
+        acc_o[poff] += to;
+      }
+    } else {
+      for (int64_t i = 0; i < len; ++i) {
+        const int64_t p = poff + i * ps;
+        T dxe, dse, doe;
+        Grad::apply(gr[i], xr[i], s[p], o[p], qmin, qmax, dxe, dse, doe);
+        if (kWantInput) dxr[i] = dxe;
+        if (kWantParams) {
+          acc_s[p] += static_cast<double>(dse);
+          acc_o[p] += static_cast<double>(doe);
+        }
+      }
+    }
+  });
+}
+
+// ---- drivers -------------------------------------------------------------------------------
+
+template <typename T>
+T grid_value(int64_t v) {
+  return static_cast<T>(static_cast<float>(v));  // torch casts a clamp bound to the op's dtype
+}
+template <>
+double grid_value<double>(int64_t v) {
+  return static_cast<double>(v);
+}
+
+template <typename Op>
+at::Tensor forward(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& offset,
+                   affine::Grid grid) {
+  TORCH_INTERNAL_ASSERT(x.is_non_overlapping_and_dense(), "fused kernel needs a dense input");
+  auto out = at::empty_like(x);
+  if (x.numel() == 0) return out;
+  const auto s = scale.contiguous(), o = offset.contiguous();
+  const BroadcastLayout layout(x, s.sizes());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "affine_forward", [&] {
+    const auto* xp = x.data_ptr<scalar_t>();
+    auto* yp = out.data_ptr<scalar_t>();
+    const auto* sp = s.data_ptr<scalar_t>();
+    const auto* op = o.data_ptr<scalar_t>();
+    const auto qmin = grid_value<scalar_t>(grid.qmin), qmax = grid_value<scalar_t>(grid.qmax);
+    at::parallel_for(0, layout.numel(), kGrain, [&](int64_t begin, int64_t end) {
+      forward_range<scalar_t, Op>(layout, xp, yp, sp, op, qmin, qmax, begin, end);
+    });
+  });
+  return out;
+}
+
+// Splits [0, numel) into chunks whose count does not depend on the thread count, so that the
+// reduced gradients are the same whatever at::get_num_threads() is. Each chunk owns one row of
+// parameter accumulators, which bounds the chunk count when there are many parameters.
+struct Chunks {
+  int64_t count;
+  int64_t size;
+};
+Chunks plan_chunks(int64_t numel, int64_t num_params) {
+  int64_t count = std::max<int64_t>(1, std::min<int64_t>(64, numel / kGrain));
+  while (count > 1 && count * num_params > numel + (int64_t{1} << 16)) count /= 2;
+  return Chunks{count, (numel + count - 1) / count};
+}
+
+template <typename T, typename Grad, bool kWantInput, bool kWantParams>
+void run_backward(const BroadcastLayout& layout, const T* g, const T* x, const T* s, const T* o,
+                  T qmin, T qmax, T* dx, std::vector<double>& acc_s, std::vector<double>& acc_o,
+                  int64_t num_params) {
+  const Chunks chunks = plan_chunks(layout.numel(), num_params);
+  if (kWantParams) {
+    acc_s.assign(chunks.count * num_params, 0.0);
+    acc_o.assign(chunks.count * num_params, 0.0);
+  }
+  at::parallel_for(0, chunks.count, 1, [&](int64_t cb, int64_t ce) {
+    for (int64_t c = cb; c < ce; ++c) {
+      const int64_t begin = c * chunks.size;
+      const int64_t end = std::min(layout.numel(), begin + chunks.size);
+      backward_range<T, Grad, kWantInput, kWantParams>(
+          layout, g, x, s, o, qmin, qmax, dx, kWantParams ? acc_s.data() + c * num_params : nullptr,
+          kWantParams ? acc_o.data() + c * num_params : nullptr, begin, end);
+    }
+  });
+  if (kWantParams) {  // fold chunk rows into row 0, in chunk order
+    for (int64_t c = 1; c < chunks.count; ++c) {
+      for (int64_t p = 0; p < num_params; ++p) {
+        acc_s[p] += acc_s[c * num_params + p];
+        acc_o[p] += acc_o[c * num_params + p];
+      }
+    }
+  }
+}
+
+template <typename T>
+at::Tensor param_grad_from(const std::vector<double>& acc, const at::Tensor& like) {
+  auto out = at::empty(like.sizes(), like.options());
+  auto* p = out.data_ptr<T>();
+  for (int64_t i = 0; i < out.numel(); ++i) {
+    // double -> float -> T, the conversion torch's .to() performs for reduced types
+    p[i] = static_cast<T>(static_cast<float>(acc[i]));
+  }
+  return out;
+}
+template <>
+at::Tensor param_grad_from<double>(const std::vector<double>& acc, const at::Tensor& like) {
+  auto out = at::empty(like.sizes(), like.options());
+  std::copy(acc.begin(), acc.begin() + out.numel(), out.data_ptr<double>());
+  return out;
+}
+
+template <typename Grad>
+AffineGrads backward(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& scale,
+                     const at::Tensor& offset, affine::Grid grid, GradMask needs) {
+  TORCH_INTERNAL_ASSERT(x.is_non_overlapping_and_dense(), "fused kernel needs a dense input");
+  TORCH_INTERNAL_ASSERT(scale.sizes() == offset.sizes(), "scale and offset shapes differ");
+  AffineGrads result;
+  const bool want_input = needs[0];
+  const bool want_params = needs[1] || needs[2];
+  if (!want_input && !want_params) return result;
+  at::Tensor g = grad;
+  if (g.strides() != x.strides()) {  // walk grad in x's memory order
+    g = at::empty_like(x);
+    g.copy_(grad);
+  }
+  const auto s = scale.contiguous(), o = offset.contiguous();
+  if (want_input) result.input = at::empty_like(x);
+  const BroadcastLayout layout(x, s.sizes());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "affine_backward", [&] {
+    using T = scalar_t;
+    const auto qmin = grid_value<T>(grid.qmin), qmax = grid_value<T>(grid.qmax);
+    std::vector<double> acc_s, acc_o;
+    const T* gp = g.data_ptr<T>();
+    const T* xp = x.data_ptr<T>();
+    const T* sp = s.data_ptr<T>();
+    const T* op = o.data_ptr<T>();
+    T* dxp = want_input ? result.input.data_ptr<T>() : nullptr;
+    const int64_t np = s.numel();
+    if (x.numel() > 0) {
+      if (want_input && want_params) {
+        run_backward<T, Grad, true, true>(layout, gp, xp, sp, op, qmin, qmax, dxp, acc_s, acc_o, np);
+      } else if (want_input) {
+        run_backward<T, Grad, true, false>(layout, gp, xp, sp, op, qmin, qmax, dxp, acc_s, acc_o, np);
+      } else {
+        run_backward<T, Grad, false, true>(layout, gp, xp, sp, op, qmin, qmax, dxp, acc_s, acc_o, np);
+      }
+    }
+    if (want_params && acc_s.empty()) {  // empty input: zero gradients
+      acc_s.assign(np, 0.0);
+      acc_o.assign(np, 0.0);
+    }
+    if (needs[1]) result.scale = param_grad_from<T>(acc_s, s);
+    if (needs[2]) result.offset = param_grad_from<T>(acc_o, o);
+  });
+  return result;
+}
+
+}  // namespace
+
+at::Tensor quantize_fused(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& offset,
+                          affine::Grid grid) {
+  return forward<QuantizeOp>(x, scale, offset, grid);
+}
+
+at::Tensor dequantize_fused(const at::Tensor& q, const at::Tensor& scale, const at::Tensor& offset) {
+  return forward<DequantizeOp>(q, scale, offset, affine::Grid{0, 0});
+}
+
+at::Tensor quantize_dequantize_fused(const at::Tensor& x, const at::Tensor& scale,
+                                     const at::Tensor& offset, affine::Grid grid) {
+  return forward<QuantizeDequantizeOp>(x, scale, offset, grid);
+}
+
+AffineGrads quantize_backward_fused(const at::Tensor& grad, const at::Tensor& x,
+                                    const at::Tensor& scale, const at::Tensor& offset,
+                                    affine::Grid grid, GradMask needs) {
+  return backward<QuantizeGrad>(grad, x, scale, offset, grid, needs);
+}
+
+AffineGrads dequantize_backward_fused(const at::Tensor& grad, const at::Tensor& q,
+                                      const at::Tensor& scale, const at::Tensor& offset,
+                                      GradMask needs) {
+  return backward<DequantizeGrad>(grad, q, scale, offset, affine::Grid{0, 0}, needs);
+}
+
+AffineGrads quantize_dequantize_backward_fused(const at::Tensor& grad, const at::Tensor& x,
+                                               const at::Tensor& scale, const at::Tensor& offset,
+                                               affine::Grid grid, GradMask needs) {
+  return backward<QuantizeDequantizeGrad>(grad, x, scale, offset, grid, needs);
+}
+
+}  // namespace quantsim::kernels

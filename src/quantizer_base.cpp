@@ -1,0 +1,95 @@
+#include <quantsim/quantizer_base.h>
+
+#include <torch/serialize/archive.h>
+
+#include <exception>
+
+namespace quantsim {
+
+CalibrationGuard::CalibrationGuard(QuantizerBase* quantizer)
+    : quantizer_(quantizer && quantizer->overwrite_allowed() ? quantizer : nullptr),
+      uncaught_at_entry_(std::uncaught_exceptions()) {
+  if (quantizer_) {
+    quantizer_->begin_calibration();
+    ++quantizer_->calibrating_;
+  }
+}
+
+CalibrationGuard::CalibrationGuard(CalibrationGuard&& other) noexcept
+    : quantizer_(other.quantizer_), uncaught_at_entry_(other.uncaught_at_entry_) {
+  other.quantizer_ = nullptr;
+}
+
+CalibrationGuard::~CalibrationGuard() noexcept(false) {
+  if (!quantizer_) return;
+  --quantizer_->calibrating_;
+  if (std::uncaught_exceptions() > uncaught_at_entry_) return;  // unwinding: set nothing
+  quantizer_->end_calibration();
+}
+
+CalibrationGuard QuantizerBase::compute_encodings() { return CalibrationGuard(this); }
+
+void QuantizerBase::compute_encodings(const std::function<void()>& run) {
+  auto calibrating = compute_encodings();
+  run();
+}
+
+void QuantizerBase::track_parameter(const std::string& name) {
+  const auto& t = named_parameters(/*recurse=*/false)[name];
+  tracking_[name] = Tracking{t.unsafeGetTensorImpl(), t._version(), false};
+}
+
+void QuantizerBase::mark_parameter(const std::string& name, bool initialized) {
+  const auto& t = named_parameters(/*recurse=*/false)[name];
+  tracking_[name] = Tracking{t.unsafeGetTensorImpl(), t._version(), initialized};
+}
+
+void QuantizerBase::mark_all(bool initialized) {
+  for (auto& entry : tracking_) mark_parameter(entry.first, initialized);
+}
+
+void QuantizerBase::copy_initialization_from(const QuantizerBase& other) {
+  for (auto& entry : tracking_) mark_parameter(entry.first, other.parameter_initialized(entry.first));
+}
+
+bool QuantizerBase::parameter_initialized(const std::string& name) const {
+  const auto it = tracking_.find(name);
+  if (it == tracking_.end()) return false;
+  const auto* found = named_parameters(/*recurse=*/false).find(name);
+  if (found == nullptr) return false;
+  const Tracking& t = it->second;
+  return t.initialized || found->unsafeGetTensorImpl() != t.impl || found->_version() != t.version;
+}
+
+bool QuantizerBase::is_initialized() const {
+  for (const auto& entry : tracking_) {
+    if (!parameter_initialized(entry.first)) return false;
+  }
+  return true;
+}
+
+namespace {
+std::string flag_key(const std::string& name) { return "_initialized_" + name; }
+}  // namespace
+
+void QuantizerBase::save(torch::serialize::OutputArchive& archive) const {
+  torch::nn::Module::save(archive);
+  for (const auto& entry : tracking_) {
+    archive.write(flag_key(entry.first), at::scalar_tensor(parameter_initialized(entry.first)),
+                  /*is_buffer=*/true);
+  }
+}
+
+void QuantizerBase::load(torch::serialize::InputArchive& archive) {
+  torch::nn::Module::load(archive);
+  for (auto& entry : tracking_) {
+    at::Tensor flag;
+    // An archive without flags marks every loaded parameter initialized, as the reference's
+    // load_state_dict without `_extra_state` does.
+    const bool initialized =
+        archive.try_read(flag_key(entry.first), flag, /*is_buffer=*/true) ? flag.item<bool>() : true;
+    mark_parameter(entry.first, initialized);
+  }
+}
+
+}  // namespace quantsim
