@@ -49,7 +49,8 @@ void QuantizerBase::mark_all(bool initialized) {
 }
 
 void QuantizerBase::copy_initialization_from(const QuantizerBase& other) {
-  for (auto& entry : tracking_) mark_parameter(entry.first, other.parameter_initialized(entry.first));
+  for (auto& entry : tracking_)
+    mark_parameter(entry.first, other.parameter_initialized(entry.first));
 }
 
 bool QuantizerBase::parameter_initialized(const std::string& name) const {
@@ -86,8 +87,9 @@ void QuantizerBase::load(torch::serialize::InputArchive& archive) {
     at::Tensor flag;
     // An archive without flags marks every loaded parameter initialized, as the reference's
     // load_state_dict without `_extra_state` does.
-    const bool initialized =
-        archive.try_read(flag_key(entry.first), flag, /*is_buffer=*/true) ? flag.item<bool>() : true;
+    const bool initialized = archive.try_read(flag_key(entry.first), flag, /*is_buffer=*/true)
+                                 ? flag.item<bool>()
+                                 : true;
     mark_parameter(entry.first, initialized);
   }
 }

@@ -40,8 +40,6 @@ QuantizedTensor DequantizedTensor::quantize() const {
   return QuantizedTensor(enc.quantize(data_), enc.copy());
 }
 
-at::Tensor DequantizedTensor::quantized_repr() const {
-  return quantize().quantized_repr();
-}
+at::Tensor DequantizedTensor::quantized_repr() const { return quantize().quantized_repr(); }
 
 }  // namespace quantsim

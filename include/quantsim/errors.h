@@ -30,9 +30,9 @@ class StatisticsNotFoundError : public std::runtime_error {
 }  // namespace quantsim
 
 /// Throws std::invalid_argument with the concatenated message when `cond` is false.
-#define QS_CHECK_ARG(cond, ...)                                  \
-  do {                                                           \
-    if (!(cond)) {                                               \
-      throw std::invalid_argument(::c10::str(__VA_ARGS__));      \
-    }                                                            \
+#define QS_CHECK_ARG(cond, ...)                             \
+  do {                                                      \
+    if (!(cond)) {                                          \
+      throw std::invalid_argument(::c10::str(__VA_ARGS__)); \
+    }                                                       \
   } while (0)

@@ -13,7 +13,8 @@ AffineEncoding::AffineEncoding(at::Tensor scale, at::Tensor offset, Grid grid, b
       grid_(Grid::from_range(grid.qmin, grid.qmax)),
       symmetry_(symmetry),
       block_size_(std::move(block_size)) {
-  TORCH_CHECK(scale_.defined() && offset_.defined(), "AffineEncoding: scale and offset must be defined");
+  TORCH_CHECK(scale_.defined() && offset_.defined(),
+              "AffineEncoding: scale and offset must be defined");
 }
 
 at::Tensor AffineEncoding::min() const { return (offset_ + grid_.qmin) * scale_; }

@@ -34,11 +34,20 @@ bool representable(at::ScalarType dtype, int64_t qmin, int64_t qmax) {
   for (int64_t v : {qmax, qmax - 1, qmin + 1, qmin}) {
     bool ok = false;
     switch (dtype) {
-      case at::kHalf: ok = round_trips<c10::Half>(v); break;
-      case at::kBFloat16: ok = round_trips<c10::BFloat16>(v); break;
-      case at::kFloat: ok = round_trips<float>(v); break;
-      case at::kDouble: ok = round_trips_double(v); break;
-      default: return false;
+      case at::kHalf:
+        ok = round_trips<c10::Half>(v);
+        break;
+      case at::kBFloat16:
+        ok = round_trips<c10::BFloat16>(v);
+        break;
+      case at::kFloat:
+        ok = round_trips<float>(v);
+        break;
+      case at::kDouble:
+        ok = round_trips_double(v);
+        break;
+      default:
+        return false;
     }
     if (!ok) return false;
   }
@@ -47,10 +56,14 @@ bool representable(at::ScalarType dtype, int64_t qmin, int64_t qmax) {
 
 double epsilon(at::ScalarType dtype) {
   switch (dtype) {
-    case at::kHalf: return std::ldexp(1.0, -10);
-    case at::kBFloat16: return std::ldexp(1.0, -7);
-    case at::kFloat: return std::ldexp(1.0, -23);
-    default: return std::ldexp(1.0, -52);
+    case at::kHalf:
+      return std::ldexp(1.0, -10);
+    case at::kBFloat16:
+      return std::ldexp(1.0, -7);
+    case at::kFloat:
+      return std::ldexp(1.0, -23);
+    default:
+      return std::ldexp(1.0, -52);
   }
 }
 
@@ -159,9 +172,9 @@ struct DequantizeFunction : torch::autograd::Function<DequantizeFunction> {
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    return to_list(kernels::dequantize_backward_fused(grads[0], saved[0], saved[1], saved[2],
-                                                      needs_of(ctx)),
-                   0);
+    return to_list(
+        kernels::dequantize_backward_fused(grads[0], saved[0], saved[1], saved[2], needs_of(ctx)),
+        0);
   }
 };
 
@@ -202,8 +215,8 @@ BlockShapes block_shapes(at::IntArrayRef input_sizes, at::IntArrayRef scale_size
   TORCH_CHECK(static_cast<int64_t>(block_size.size()) == d, "`block_size` ",
               at::IntArrayRef(block_size), " must have one entry per scale dim (scale shape ",
               scale_sizes, ")");
-  TORCH_CHECK(d <= n, "`block_size` ", at::IntArrayRef(block_size), " has more dims than the input ",
-              input_sizes);
+  TORCH_CHECK(d <= n, "`block_size` ", at::IntArrayRef(block_size),
+              " has more dims than the input ", input_sizes);
   BlockShapes shapes;
   shapes.input.assign(input_sizes.begin(), input_sizes.begin() + (n - d));
   for (int64_t i = 0; i < d; ++i) {

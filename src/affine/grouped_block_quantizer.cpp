@@ -43,15 +43,18 @@ std::pair<at::Tensor, at::Tensor> GroupedBlockQuantizeDequantizeImpl::grouped_sc
   }
   const auto s_grouped = s_blk.reshape(expanded);
   const auto s_max = group_axes.empty() ? s_grouped : at::amax(s_grouped, group_axes, true);
-  const auto s_ch = s_max / static_cast<double>(int64_t{1} << (decompressed_bw_ - bitwidth()));  // (7)
+  const auto s_ch =
+      s_max / static_cast<double>(int64_t{1} << (decompressed_bw_ - bitwidth()));  // (7)
   return {s_grouped, s_ch};
 }
 
-at::Tensor GroupedBlockQuantizeDequantizeImpl::scale_from(const at::Tensor& mn, const at::Tensor& mx,
+at::Tensor GroupedBlockQuantizeDequantizeImpl::scale_from(const at::Tensor& mn,
+                                                          const at::Tensor& mx,
                                                           at::ScalarType dtype) const {
   const auto [s_grouped, s_ch] = grouped_scales(mn, mx, dtype);
   const int64_t levels = int64_t{1} << (decompressed_bw_ - bitwidth());
-  const auto s_final = quantize_dequantize(s_grouped, s_ch, at::zeros({}, s_ch.options()), 1, levels);  // (8)
+  const auto s_final =
+      quantize_dequantize(s_grouped, s_ch, at::zeros({}, s_ch.options()), 1, levels);  // (8)
   return s_final.reshape(shape());
 }
 

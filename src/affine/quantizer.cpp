@@ -16,7 +16,9 @@
 namespace quantsim::affine {
 
 QuantizerOptions::QuantizerOptions(std::vector<int64_t> shape, int64_t bitwidth, bool symmetric)
-    : shape_(std::move(shape)), grid_(Grid::from_bitwidth(bitwidth, symmetric)), symmetric_(symmetric) {}
+    : shape_(std::move(shape)),
+      grid_(Grid::from_bitwidth(bitwidth, symmetric)),
+      symmetric_(symmetric) {}
 
 QuantizerOptions::QuantizerOptions(std::vector<int64_t> shape, int64_t qmin, int64_t qmax,
                                    bool symmetric)
@@ -147,14 +149,14 @@ c10::optional<nlohmann::json> AffineQuantizerBase::get_legacy_encodings() const 
 namespace {
 
 double finite_number(const nlohmann::json& entry, const char* key, size_t index) {
-  QS_CHECK_ARG(entry.contains(key), "legacy encoding [", index, "] has no \"", key, "\" entry: ",
-               entry.dump());
+  QS_CHECK_ARG(entry.contains(key), "legacy encoding [", index, "] has no \"", key,
+               "\" entry: ", entry.dump());
   const auto& v = entry.at(key);
-  QS_CHECK_ARG(v.is_number(), "legacy encoding [", index, "] \"", key,
-               "\" must be a number, got ", v.dump());
+  QS_CHECK_ARG(v.is_number(), "legacy encoding [", index, "] \"", key, "\" must be a number, got ",
+               v.dump());
   const double d = v.get<double>();
-  QS_CHECK_ARG(std::isfinite(d), "legacy encoding [", index, "] \"", key,
-               "\" must be finite, got ", v.dump());
+  QS_CHECK_ARG(std::isfinite(d), "legacy encoding [", index, "] \"", key, "\" must be finite, got ",
+               v.dump());
   return d;
 }
 
@@ -213,7 +215,8 @@ AffineEncoding AffineQuantizerBase::forward_encoding(const at::Tensor& x) {
                           ? x
                           : x.reshape(block_shapes(x.sizes(), shape(), block_size()).input);
       const auto batch = encoding_analyzer()->update_stats(xb);
-      auto range = encoding_analyzer()->compute_encodings_from_stats(*batch, num_steps(), symmetric());
+      auto range =
+          encoding_analyzer()->compute_encodings_from_stats(*batch, num_steps(), symmetric());
       mn = to_quantizer_shape(range.first.detach());
       mx = to_quantizer_shape(range.second.detach());
     }
@@ -239,8 +242,9 @@ void AffineQuantizerBase::end_calibration() {
   const auto mn = to_quantizer_shape(range.first);
   const auto mx = to_quantizer_shape(range.second);
   const double limit = 0.95 * std::numeric_limits<float>::max();
-  const bool extreme = !at::isfinite(mn).all().item<bool>() || !at::isfinite(mx).all().item<bool>() ||
-                       (mn.abs() >= limit).any().item<bool>() || (mx.abs() >= limit).any().item<bool>();
+  const bool extreme =
+      !at::isfinite(mn).all().item<bool>() || !at::isfinite(mx).all().item<bool>() ||
+      (mn.abs() >= limit).any().item<bool>() || (mx.abs() >= limit).any().item<bool>();
   if (extreme) {
     TORCH_WARN(kind(), ": calibrated range is non-finite or within 5% of the float32 limit (min ",
                mn.min().item<double>(), ", max ", mx.max().item<double>(),

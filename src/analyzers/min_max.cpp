@@ -10,10 +10,14 @@ namespace quantsim {
 namespace {
 double largest_finite(at::ScalarType dtype) {
   switch (dtype) {
-    case at::kHalf: return 65504.0;
-    case at::kBFloat16: return static_cast<double>(std::numeric_limits<c10::BFloat16>::max());
-    case at::kDouble: return std::numeric_limits<double>::max();
-    default: return std::numeric_limits<float>::max();
+    case at::kHalf:
+      return 65504.0;
+    case at::kBFloat16:
+      return static_cast<double>(std::numeric_limits<c10::BFloat16>::max());
+    case at::kDouble:
+      return std::numeric_limits<double>::max();
+    default:
+      return std::numeric_limits<float>::max();
   }
 }
 }  // namespace
@@ -57,8 +61,8 @@ std::pair<at::Tensor, at::Tensor> MinMaxEncodingAnalyzer::compute_encodings_from
   if (symmetric) {
     mx = mx + adj * static_cast<double>(pos_steps);
     mn = mn - adj * static_cast<double>(neg_steps);
-    const auto delta = at::maximum(mx / static_cast<double>(pos_steps),
-                                   -mn / static_cast<double>(neg_steps));
+    const auto delta =
+        at::maximum(mx / static_cast<double>(pos_steps), -mn / static_cast<double>(neg_steps));
     mn = delta * static_cast<double>(-neg_steps);
     mx = delta * static_cast<double>(pos_steps);
   } else {

@@ -74,18 +74,18 @@ struct QuantizeGrad {
     const T m = (x_rounded >= qmin && x_rounded <= qmax) ? T(1) : T(0);
     const T gm = g * m;
     const T gm_s = gm / s;
-    dx = gm_s;                               // g*m/s
-    ds = static_cast<T>(-gm_s) * x_s;        // -(g*m/s)*(x/s)
-    doff = -gm;                              // -g*m
+    dx = gm_s;                         // g*m/s
+    ds = static_cast<T>(-gm_s) * x_s;  // -(g*m/s)*(x/s)
+    doff = -gm;                        // -g*m
   }
 };
 
 struct DequantizeGrad {
   template <typename T>
   static void apply(T g, T q, T s, T o, T, T, T& dq, T& ds, T& doff) {
-    dq = g * s;                              // g*s
-    ds = g * static_cast<T>(q + o);          // g*(q+o)
-    doff = dq;                               // g*s
+    dq = g * s;                      // g*s
+    ds = g * static_cast<T>(q + o);  // g*(q+o)
+    doff = dq;                       // g*s
   }
 };
 
@@ -96,10 +96,10 @@ struct QuantizeDequantizeGrad {
     const T r = round_even(x_s);
     const T x_rounded = static_cast<T>(r - o);
     const T m = (x_rounded >= qmin && x_rounded <= qmax) ? T(1) : T(0);
-    dx = g * m;                                                     // STE
+    dx = g * m;  // STE
     const T lo = static_cast<T>(o + qmin), hi = static_cast<T>(o + qmax);
     ds = g * static_cast<T>(clamp(r, lo, hi) - static_cast<T>(x_s * m));  // LSQ-style
-    doff = static_cast<T>(g * static_cast<T>(T(1) - m)) * s;             // g*(1-m)*s
+    doff = static_cast<T>(g * static_cast<T>(T(1) - m)) * s;              // g*(1-m)*s
   }
 };
 
@@ -129,9 +129,9 @@ QS_VECTORIZE void forward_range(const BroadcastLayout& layout, const T* x, T* ou
 // Accumulates the per-parameter sums of d(scale), d(offset) over [begin, end) into acc_s/acc_o
 // (double, indexed by parameter) and writes d(input) when `dx` is non-null.
 template <typename T, typename Grad, bool kWantInput, bool kWantParams>
-QS_VECTORIZE void backward_range(const BroadcastLayout& layout, const T* g, const T* x,
-                                 const T* s, const T* o, T qmin, T qmax, T* dx, double* acc_s,
-                                 double* acc_o, int64_t begin, int64_t end) {
+QS_VECTORIZE void backward_range(const BroadcastLayout& layout, const T* g, const T* x, const T* s,
+                                 const T* o, T qmin, T qmax, T* dx, double* acc_s, double* acc_o,
+                                 int64_t begin, int64_t end) {
   constexpr int kLanes = 8;  // independent partial sums, so the compiler can vectorise them
   layout.for_each_row(begin, end, [&](int64_t off, int64_t len, int64_t poff, int64_t ps) {
     const T* __restrict__ gr = g + off;
@@ -292,32 +292,36 @@ AffineGrads backward(const at::Tensor& grad, const at::Tensor& x, const at::Tens
   const auto s = scale.contiguous(), o = offset.contiguous();
   if (want_input) result.input = at::empty_like(x);
   const BroadcastLayout layout(x, s.sizes());
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "affine_backward", [&] {
-    using T = scalar_t;
-    const auto qmin = grid_value<T>(grid.qmin), qmax = grid_value<T>(grid.qmax);
-    std::vector<double> acc_s, acc_o;
-    const T* gp = g.data_ptr<T>();
-    const T* xp = x.data_ptr<T>();
-    const T* sp = s.data_ptr<T>();
-    const T* op = o.data_ptr<T>();
-    T* dxp = want_input ? result.input.data_ptr<T>() : nullptr;
-    const int64_t np = s.numel();
-    if (x.numel() > 0) {
-      if (want_input && want_params) {
-        run_backward<T, Grad, true, true>(layout, gp, xp, sp, op, qmin, qmax, dxp, acc_s, acc_o, np);
-      } else if (want_input) {
-        run_backward<T, Grad, true, false>(layout, gp, xp, sp, op, qmin, qmax, dxp, acc_s, acc_o, np);
-      } else {
-        run_backward<T, Grad, false, true>(layout, gp, xp, sp, op, qmin, qmax, dxp, acc_s, acc_o, np);
-      }
-    }
-    if (want_params && acc_s.empty()) {  // empty input: zero gradients
-      acc_s.assign(np, 0.0);
-      acc_o.assign(np, 0.0);
-    }
-    if (needs[1]) result.scale = param_grad_from<T>(acc_s, s);
-    if (needs[2]) result.offset = param_grad_from<T>(acc_o, o);
-  });
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, x.scalar_type(), "affine_backward", [&] {
+        using T = scalar_t;
+        const auto qmin = grid_value<T>(grid.qmin), qmax = grid_value<T>(grid.qmax);
+        std::vector<double> acc_s, acc_o;
+        const T* gp = g.data_ptr<T>();
+        const T* xp = x.data_ptr<T>();
+        const T* sp = s.data_ptr<T>();
+        const T* op = o.data_ptr<T>();
+        T* dxp = want_input ? result.input.data_ptr<T>() : nullptr;
+        const int64_t np = s.numel();
+        if (x.numel() > 0) {
+          if (want_input && want_params) {
+            run_backward<T, Grad, true, true>(layout, gp, xp, sp, op, qmin, qmax, dxp, acc_s, acc_o,
+                                              np);
+          } else if (want_input) {
+            run_backward<T, Grad, true, false>(layout, gp, xp, sp, op, qmin, qmax, dxp, acc_s,
+                                               acc_o, np);
+          } else {
+            run_backward<T, Grad, false, true>(layout, gp, xp, sp, op, qmin, qmax, dxp, acc_s,
+                                               acc_o, np);
+          }
+        }
+        if (want_params && acc_s.empty()) {  // empty input: zero gradients
+          acc_s.assign(np, 0.0);
+          acc_o.assign(np, 0.0);
+        }
+        if (needs[1]) result.scale = param_grad_from<T>(acc_s, s);
+        if (needs[2]) result.offset = param_grad_from<T>(acc_o, o);
+      });
   return result;
 }
 
@@ -328,7 +332,8 @@ at::Tensor quantize_fused(const at::Tensor& x, const at::Tensor& scale, const at
   return forward<QuantizeOp>(x, scale, offset, grid);
 }
 
-at::Tensor dequantize_fused(const at::Tensor& q, const at::Tensor& scale, const at::Tensor& offset) {
+at::Tensor dequantize_fused(const at::Tensor& q, const at::Tensor& scale,
+                            const at::Tensor& offset) {
   return forward<DequantizeOp>(q, scale, offset, affine::Grid{0, 0});
 }
 

@@ -100,7 +100,8 @@ class AffineQuantizerBase : public QuantizerBase {
   virtual at::Tensor scale_from(const at::Tensor& min, const at::Tensor& max,
                                 at::ScalarType dtype) const;
   /// Eq. (5) for the given range and scale.
-  at::Tensor offset_from(const at::Tensor& min, const at::Tensor& scale, at::ScalarType dtype) const;
+  at::Tensor offset_from(const at::Tensor& min, const at::Tensor& scale,
+                         at::ScalarType dtype) const;
   /// The encoding a forward uses: the learned range, or inside compute_encodings() this batch's
   /// range (detached). c10::Error when uninitialized outside calibration.
   AffineEncoding forward_encoding(const at::Tensor& x);
@@ -168,17 +169,16 @@ class QuantizeDequantizeImpl : public AffineQuantizer<QuantizeDequantizeImpl> {
 };
 
 /// Module holders that accept braced shapes: `QuantizeDequantize({10, 1}, 8, true)`.
-#define QUANTSIM_AFFINE_QUANTIZER_HOLDER(Name)                                               \
-  class Name : public torch::nn::ModuleHolder<Name##Impl> {                                  \
-   public:                                                                                   \
-    using torch::nn::ModuleHolder<Name##Impl>::ModuleHolder;                                 \
-    Name(std::vector<int64_t> shape, int64_t bitwidth, bool symmetric)                       \
-        : ModuleHolder(std::make_shared<Name##Impl>(std::move(shape), bitwidth, symmetric)) {} \
-    Name(std::vector<int64_t> shape, int64_t qmin, int64_t qmax, bool symmetric)             \
-        : ModuleHolder(                                                                      \
-              std::make_shared<Name##Impl>(std::move(shape), qmin, qmax, symmetric)) {}      \
-    Name(QuantizerOptions options)                                                           \
-        : ModuleHolder(std::make_shared<Name##Impl>(std::move(options))) {}                  \
+#define QUANTSIM_AFFINE_QUANTIZER_HOLDER(Name)                                                   \
+  class Name : public torch::nn::ModuleHolder<Name##Impl> {                                      \
+   public:                                                                                       \
+    using torch::nn::ModuleHolder<Name##Impl>::ModuleHolder;                                     \
+    Name(std::vector<int64_t> shape, int64_t bitwidth, bool symmetric)                           \
+        : ModuleHolder(std::make_shared<Name##Impl>(std::move(shape), bitwidth, symmetric)) {}   \
+    Name(std::vector<int64_t> shape, int64_t qmin, int64_t qmax, bool symmetric)                 \
+        : ModuleHolder(std::make_shared<Name##Impl>(std::move(shape), qmin, qmax, symmetric)) {} \
+    Name(QuantizerOptions options)                                                               \
+        : ModuleHolder(std::make_shared<Name##Impl>(std::move(options))) {}                      \
   }
 
 QUANTSIM_AFFINE_QUANTIZER_HOLDER(Quantize);

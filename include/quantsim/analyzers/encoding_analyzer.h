@@ -36,8 +36,9 @@ class EncodingAnalyzer {
   /// Forgets every batch seen so far.
   virtual void reset_stats() = 0;
   /// (min, max) of `shape()` from the given statistics; std::invalid_argument for num_steps < 1.
-  virtual std::pair<at::Tensor, at::Tensor> compute_encodings_from_stats(
-      const Statistics& stats, int64_t num_steps, bool symmetric) const = 0;
+  virtual std::pair<at::Tensor, at::Tensor> compute_encodings_from_stats(const Statistics& stats,
+                                                                         int64_t num_steps,
+                                                                         bool symmetric) const = 0;
   /// Statistics of x alone, without accumulating.
   virtual std::shared_ptr<const Statistics> collect_stats(const at::Tensor& x) const = 0;
   /// The accumulated statistics, null before the first batch.
