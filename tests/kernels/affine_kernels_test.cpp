@@ -1,0 +1,100 @@
+// Fused affine kernels == their normative references (bit-exact element-wise, reduction-close
+// for summed gradients), over sweeps of shapes, memory orders, parameter layouts, dtypes, grids.
+
+#include "testing/affine_tester.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+using quantsim::affine::Grid;
+using quantsim::testing::AffineKernelTester;
+
+TEST(AffineKernels, PerTensorSizes) {
+  // Sizes around the vector width and the parallel grain (32768), including empty.
+  for (int64_t n : {0, 1, 7, 8, 9, 31, 33, 1000, 32767, 32768, 32769, 100003}) {
+    AffineKernelTester().shape({n}).test_all();
+  }
+}
+
+TEST(AffineKernels, PerChannelEveryAxis) {
+  const std::vector<int64_t> shape{5, 6, 7, 9};
+  for (size_t axis = 0; axis < shape.size(); ++axis) {
+    std::vector<int64_t> params(shape.size(), 1);
+    params[axis] = shape[axis];
+    AffineKernelTester().shape(shape).param_shape(params).test_all();
+    AffineKernelTester().shape(shape).param_shape(params).symmetric(true).bitwidth(4).test_all();
+  }
+}
+
+TEST(AffineKernels, ChannelsLastAndTransposedLayouts) {
+  AffineKernelTester()
+      .shape({2, 16, 5, 7})
+      .param_shape({16, 1, 1})
+      .memory_order({0, 2, 3, 1})
+      .test_all();
+  AffineKernelTester().shape({33, 65}).param_shape({33, 1}).memory_order({1, 0}).test_all();
+  AffineKernelTester().shape({33, 65}).param_shape({65}).memory_order({1, 0}).test_all();
+}
+
+TEST(AffineKernels, BroadcastPatternsAndElementwise) {
+  AffineKernelTester().shape({4, 3, 8}).param_shape({4, 1, 8}).test_all();
+  AffineKernelTester().shape({4, 3, 8}).param_shape({4, 3, 8}).test_all();
+  AffineKernelTester().shape({4, 3, 8}).param_shape({3, 1}).test_all();
+  // Block view (S0, B0, S1, B1) with scale (S0, 1, S1, 1), as the ops layer builds it.
+  AffineKernelTester().shape({6, 4, 10, 3}).param_shape({6, 1, 10, 1}).test_all();
+}
+
+TEST(AffineKernels, DtypesAndGrids) {
+  for (auto dtype : {at::kFloat, at::kDouble, at::kHalf, at::kBFloat16}) {
+    AffineKernelTester().shape({3, 1000}).param_shape({3, 1}).dtype(dtype).bitwidth(4).test_all();
+    AffineKernelTester().shape({3, 1000}).dtype(dtype).grid(Grid{-8, 7}).symmetric(true).test_all();
+  }
+  AffineKernelTester().shape({2000}).grid(Grid{0, 65535}).test_all();
+  AffineKernelTester()
+      .shape({2000})
+      .dtype(at::kDouble)
+      .grid(Grid{0, (int64_t{1} << 32) - 1})
+      .test_all();
+  AffineKernelTester().shape({2000}).grid(Grid{-127, 127}).symmetric(true).test_all();
+}
+
+TEST(AffineKernels, RandomSweep) {
+  std::mt19937 rng(1234);
+  for (int trial = 0; trial < 40; ++trial) {
+    const int64_t rank = 1 + rng() % 4;
+    std::vector<int64_t> shape, params, order;
+    for (int64_t d = 0; d < rank; ++d) {
+      shape.push_back(1 + rng() % 13);
+      params.push_back(rng() % 2 ? shape.back() : 1);
+      order.push_back(d);
+    }
+    params.erase(params.begin(), params.begin() + rng() % (rank + 1));  // lower-rank params
+    std::shuffle(order.begin(), order.end(), rng);
+    const at::ScalarType dtypes[] = {at::kFloat, at::kDouble, at::kHalf, at::kBFloat16};
+    AffineKernelTester()
+        .shape(shape)
+        .param_shape(params)
+        .memory_order(order)
+        .dtype(dtypes[rng() % 4])
+        .bitwidth(2 + rng() % 7)
+        .symmetric(rng() % 2)
+        .seed(trial)
+        .test_all();
+  }
+}
+
+TEST(AffineKernels, ReducedGradientsDoNotDependOnThreadCount) {
+  const auto x = at::randn({300000});
+  const auto s = at::full({}, 0.02f), o = at::full({}, -10.f), g = at::randn({300000});
+  const int saved = at::get_num_threads();
+  at::set_num_threads(1);
+  const auto one = quantsim::kernels::quantize_dequantize_backward_fused(g, x, s, o, Grid{0, 255},
+                                                                         {true, true, true});
+  at::set_num_threads(2);
+  const auto two = quantsim::kernels::quantize_dequantize_backward_fused(g, x, s, o, Grid{0, 255},
+                                                                         {true, true, true});
+  at::set_num_threads(saved);
+  EXPECT_TRUE(quantsim::testing::bitwise_equal(one.scale, two.scale));
+  EXPECT_TRUE(quantsim::testing::bitwise_equal(one.offset, two.offset));
+}
