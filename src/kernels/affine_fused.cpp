@@ -108,9 +108,10 @@ struct QuantizeDequantizeGrad {
 template <typename T, typename Op>
 QS_VECTORIZE void forward_range(const BroadcastLayout& layout, const T* x, T* out, const T* s,
                                 const T* o, T qmin, T qmax, int64_t begin, int64_t end) {
-  layout.for_each_row(begin, end, [&](int64_t off, int64_t len, int64_t poff, int64_t ps) {
-    const T* __restrict__ xr = x + off;
-    T* __restrict__ yr = out + off;
+  for (RowCursor row(layout, begin, end); !row.done(); row.next()) {
+    const int64_t len = row.length(), poff = row.param_offset(), ps = row.param_stride();
+    const T* __restrict__ xr = x + row.offset();
+    T* __restrict__ yr = out + row.offset();
     const T* sr = s + poff;
     const T* orow = o + poff;
     if (ps == 0) {
@@ -123,7 +124,7 @@ QS_VECTORIZE void forward_range(const BroadcastLayout& layout, const T* x, T* ou
         yr[i] = Op::apply(xr[i], sr[i * ps], orow[i * ps], qmin, qmax);
       }
     }
-  });
+  }
 }
 
 // Accumulates the per-parameter sums of d(scale), d(offset) over [begin, end) into acc_s/acc_o
@@ -133,10 +134,11 @@ QS_VECTORIZE void backward_range(const BroadcastLayout& layout, const T* g, cons
                                  const T* o, T qmin, T qmax, T* dx, double* acc_s, double* acc_o,
                                  int64_t begin, int64_t end) {
   constexpr int kLanes = 8;  // independent partial sums, so the compiler can vectorise them
-  layout.for_each_row(begin, end, [&](int64_t off, int64_t len, int64_t poff, int64_t ps) {
-    const T* __restrict__ gr = g + off;
-    const T* __restrict__ xr = x + off;
-    T* __restrict__ dxr = kWantInput ? dx + off : nullptr;
+  for (RowCursor row(layout, begin, end); !row.done(); row.next()) {
+    const int64_t len = row.length(), poff = row.param_offset(), ps = row.param_stride();
+    const T* __restrict__ gr = g + row.offset();
+    const T* __restrict__ xr = x + row.offset();
+    T* __restrict__ dxr = kWantInput ? dx + row.offset() : nullptr;
     if (ps == 0) {
       const T sv = s[poff], ov = o[poff];
       double sum_s[kLanes] = {}, sum_o[kLanes] = {};
@@ -182,7 +184,7 @@ QS_VECTORIZE void backward_range(const BroadcastLayout& layout, const T* g, cons
         }
       }
     }
-  });
+  }
 }
 
 // ---- drivers -------------------------------------------------------------------------------
