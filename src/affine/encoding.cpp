@@ -3,6 +3,7 @@
 #include <quantsim/errors.h>
 
 #include <ATen/ATen.h>
+#include <ATen/ExpandUtils.h>
 
 namespace quantsim::affine {
 
@@ -15,6 +16,15 @@ AffineEncoding::AffineEncoding(at::Tensor scale, at::Tensor offset, Grid grid, b
       block_size_(std::move(block_size)) {
   TORCH_CHECK(scale_.defined() && offset_.defined(),
               "AffineEncoding: scale and offset must be defined");
+  TORCH_CHECK(at::isFloatingType(scale_.scalar_type()) && at::isFloatingType(offset_.scalar_type()),
+              "AffineEncoding: scale and offset must be floating, got ", scale_.scalar_type(),
+              " and ", offset_.scalar_type());
+  TORCH_CHECK(at::is_expandable_to(offset_.sizes(), scale_.sizes()),
+              "AffineEncoding: offset of shape ", offset_.sizes(),
+              " does not broadcast to the scale's shape ", scale_.sizes());
+  TORCH_CHECK(block_size_.empty() || static_cast<int64_t>(block_size_.size()) == scale_.dim(),
+              "AffineEncoding: `block_size` needs one entry per scale dim (", scale_.dim(),
+              "), got ", at::IntArrayRef(block_size_));
 }
 
 at::Tensor AffineEncoding::min() const { return (offset_ + grid_.qmin) * scale_; }
@@ -30,9 +40,18 @@ std::string AffineEncoding::granularity() const {
 
 std::shared_ptr<EncodingBase> AffineEncoding::to(c10::optional<c10::Device> device,
                                                  c10::optional<at::ScalarType> dtype) const {
+  // Checked before the no-change shortcut: a non-floating dtype always differs from the scale's.
   if (dtype) {
-    TORCH_CHECK(at::isFloatingType(*dtype), "AffineEncoding.to: dtype must be floating, got ",
-                *dtype);
+    TORCH_CHECK(at::isFloatingType(*dtype),
+                "AffineEncoding.to: an encoding's tensors must stay floating, got dtype ", *dtype);
+  }
+  const bool same_device = !device || *device == scale_.device();
+  const bool same_dtype =
+      !dtype || (*dtype == scale_.scalar_type() && *dtype == offset_.scalar_type());
+  if (same_device && same_dtype) {
+    // The reference returns `self`; without an owning shared_ptr the closest is a shallow copy.
+    auto self = std::const_pointer_cast<EncodingBase>(weak_from_this().lock());
+    return self ? self : copy();
   }
   auto move = [&](const at::Tensor& t) {
     return t.to(device.value_or(t.device()), dtype.value_or(t.scalar_type()));
@@ -74,22 +93,28 @@ at::ScalarType AffineEncoding::dtype() const {
 }
 
 nlohmann::json AffineEncoding::to_legacy_format() const {
-  // One dict per scale element, row-major; values computed in float32 as the reference does.
-  const auto s = scale_.detach().to(at::kFloat).contiguous().cpu();
-  const auto o = offset_.detach().to(at::kFloat).expand(scale_.sizes()).contiguous().cpu();
-  const auto mn = ((o + grid_.qmin) * s).contiguous();
-  const auto mx = ((o + grid_.qmax) * s).contiguous();
   const auto bw = bitwidth();  // raises for a non-standard grid, as the reference does
-  const float* sp = s.data_ptr<float>();
-  const float* op = o.data_ptr<float>();
-  const float* minp = mn.data_ptr<float>();
-  const float* maxp = mx.data_ptr<float>();
+  // As the reference: min, max and offset + qmin are computed in the encoding's own dtype, then
+  // read out element by element (as double, which holds any float32/float64 value exactly).
+  const auto o = offset_.detach().expand(scale_.sizes());
+  const auto s = scale_.detach();
+  const auto as_double = [](const at::Tensor& t) {
+    return t.reshape({-1}).to(at::kCPU, at::kDouble).contiguous();
+  };
+  const auto mn = as_double(min().detach().expand(scale_.sizes()));
+  const auto mx = as_double(max().detach().expand(scale_.sizes()));
+  const auto sc = as_double(s);
+  const auto off = as_double(o + grid_.qmin);
+  const double* minp = mn.data_ptr<double>();
+  const double* maxp = mx.data_ptr<double>();
+  const double* sp = sc.data_ptr<double>();
+  const double* op = off.data_ptr<double>();
   auto out = nlohmann::json::array();
-  for (int64_t i = 0; i < s.numel(); ++i) {
-    out.push_back({{"min", static_cast<double>(minp[i])},
-                   {"max", static_cast<double>(maxp[i])},
-                   {"scale", static_cast<double>(sp[i])},
-                   {"offset", static_cast<int64_t>(op[i]) + grid_.qmin},
+  for (int64_t i = 0; i < sc.numel(); ++i) {
+    out.push_back({{"min", minp[i]},
+                   {"max", maxp[i]},
+                   {"scale", sp[i]},
+                   {"offset", static_cast<int64_t>(op[i])},  // truncation, as Python's int()
                    {"bitwidth", bw},
                    {"dtype", "int"},
                    {"is_symmetric", symmetry_ ? "True" : "False"}});

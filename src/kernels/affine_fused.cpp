@@ -71,7 +71,7 @@ struct QuantizeGrad {
   static void apply(T g, T x, T s, T o, T qmin, T qmax, T& dx, T& ds, T& doff) {
     const T x_s = x / s;
     const T x_rounded = static_cast<T>(round_even(x_s) - o);
-    const T m = (x_rounded >= qmin && x_rounded <= qmax) ? T(1) : T(0);
+    const T m = ((x_rounded >= qmin) & (x_rounded <= qmax)) ? T(1) : T(0);
     const T gm = g * m;
     const T gm_s = gm / s;
     dx = gm_s;                         // g*m/s
@@ -95,7 +95,7 @@ struct QuantizeDequantizeGrad {
     const T x_s = x / s;
     const T r = round_even(x_s);
     const T x_rounded = static_cast<T>(r - o);
-    const T m = (x_rounded >= qmin && x_rounded <= qmax) ? T(1) : T(0);
+    const T m = ((x_rounded >= qmin) & (x_rounded <= qmax)) ? T(1) : T(0);
     dx = g * m;  // STE
     const T lo = static_cast<T>(o + qmin), hi = static_cast<T>(o + qmax);
     ds = g * static_cast<T>(clamp(r, lo, hi) - static_cast<T>(x_s * m));  // LSQ-style
@@ -127,60 +127,64 @@ QS_VECTORIZE void forward_range(const BroadcastLayout& layout, const T* x, T* ou
   }
 }
 
-// Accumulates the per-parameter sums of d(scale), d(offset) over [begin, end) into acc_s/acc_o
-// (double, indexed by parameter) and writes d(input) when `dx` is non-null.
+// Sum of n values in double, in a fixed order: eight interleaved partial sums (so that the compiler
+// can keep them in vector registers), then added lane by lane.
+template <typename T>
+inline double sum_in_lanes(const T* v, int64_t n) {
+  constexpr int kLanes = 8;
+  double lanes[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int l = 0; l < kLanes; ++l) lanes[l] += static_cast<double>(v[i + l]);
+  }
+  for (; i < n; ++i) lanes[0] += static_cast<double>(v[i]);
+  double total = 0;
+  for (int l = 0; l < kLanes; ++l) total += lanes[l];
+  return total;
+}
+
+// Writes d(input) over [begin, end) when kWantInput, and adds the per-parameter sums of
+// d(scale), d(offset) into acc_s/acc_o (double, indexed by parameter) when kWantParams.
+// Rows are processed in tiles: the element-wise gradients of a tile go to small buffers in one
+// vectorisable loop, then the buffers are summed.
 template <typename T, typename Grad, bool kWantInput, bool kWantParams>
-QS_VECTORIZE void backward_range(const BroadcastLayout& layout, const T* g, const T* x, const T* s,
-                                 const T* o, T qmin, T qmax, T* dx, double* acc_s, double* acc_o,
-                                 int64_t begin, int64_t end) {
-  constexpr int kLanes = 8;  // independent partial sums, so the compiler can vectorise them
+QS_VECTORIZE void backward_range(const BroadcastLayout& layout, const T* g, const T* x,
+                                 const T* s, const T* o, T qmin, T qmax, T* dx, double* acc_s,
+                                 double* acc_o, int64_t begin, int64_t end) {
+  constexpr int64_t kTile = 512;
+  alignas(64) T ds_tile[kTile];
+  alignas(64) T do_tile[kTile];
   for (RowCursor row(layout, begin, end); !row.done(); row.next()) {
     const int64_t len = row.length(), poff = row.param_offset(), ps = row.param_stride();
-    const T* __restrict__ gr = g + row.offset();
-    const T* __restrict__ xr = x + row.offset();
-    T* __restrict__ dxr = kWantInput ? dx + row.offset() : nullptr;
-    if (ps == 0) {
-      const T sv = s[poff], ov = o[poff];
-      double sum_s[kLanes] = {}, sum_o[kLanes] = {};
-      int64_t i = 0;
-      for (; i + kLanes <= len; i += kLanes) {
-        for (int l = 0; l < kLanes; ++l) {
-          T dxe, dse, doe;
-          Grad::apply(gr[i + l], xr[i + l], sv, ov, qmin, qmax, dxe, dse, doe);
-          if (kWantInput) dxr[i + l] = dxe;
-          if (kWantParams) {
-            sum_s[l] += static_cast<double>(dse);
-            sum_o[l] += static_cast<double>(doe);
+    for (int64_t t0 = 0; t0 < len; t0 += kTile) {
+      const int64_t n = std::min(kTile, len - t0);
+      const T* __restrict__ gr = g + row.offset() + t0;
+      const T* __restrict__ xr = x + row.offset() + t0;
+      T* __restrict__ dxr = kWantInput ? dx + row.offset() + t0 : nullptr;
+      if (ps == 0) {
+        const T sv = s[poff], ov = o[poff];
+        for (int64_t i = 0; i < n; ++i) {
+          T dxe;
+          Grad::apply(gr[i], xr[i], sv, ov, qmin, qmax, dxe, ds_tile[i], do_tile[i]);
+          if (kWantInput) dxr[i] = dxe;
+        }
+        if (kWantParams) {
+          acc_s[poff] += sum_in_lanes(ds_tile, n);
+          acc_o[poff] += sum_in_lanes(do_tile, n);
+        }
+      } else {
+        const int64_t p0 = poff + t0 * ps;
+        for (int64_t i = 0; i < n; ++i) {
+          T dxe;
+          Grad::apply(gr[i], xr[i], s[p0 + i * ps], o[p0 + i * ps], qmin, qmax, dxe, ds_tile[i],
+                      do_tile[i]);
+          if (kWantInput) dxr[i] = dxe;
+        }
+        if (kWantParams) {
+          for (int64_t i = 0; i < n; ++i) {
+            acc_s[p0 + i * ps] += static_cast<double>(ds_tile[i]);
+            acc_o[p0 + i * ps] += static_cast<double>(do_tile[i]);
           }
-        }
-      }
-      for (; i < len; ++i) {
-        T dxe, dse, doe;
-        Grad::apply(gr[i], xr[i], sv, ov, qmin, qmax, dxe, dse, doe);
-        if (kWantInput) dxr[i] = dxe;
-        if (kWantParams) {
-          sum_s[0] += static_cast<double>(dse);
-          sum_o[0] += static_cast<double>(doe);
-        }
-      }
-      if (kWantParams) {
-        double ts = 0, to = 0;
-        for (int l = 0; l < kLanes; ++l) {
-          ts += sum_s[l];
-          to += sum_o[l];
-        }
-        acc_s[poff] += ts;
-        acc_o[poff] += to;
-      }
-    } else {
-      for (int64_t i = 0; i < len; ++i) {
-        const int64_t p = poff + i * ps;
-        T dxe, dse, doe;
-        Grad::apply(gr[i], xr[i], s[p], o[p], qmin, qmax, dxe, dse, doe);
-        if (kWantInput) dxr[i] = dxe;
-        if (kWantParams) {
-          acc_s[p] += static_cast<double>(dse);
-          acc_o[p] += static_cast<double>(doe);
         }
       }
     }
