@@ -83,7 +83,7 @@ class QuantizerBase : public virtual torch::nn::Module {
   friend class CalibrationGuard;
   struct Tracking {
     const void* impl = nullptr;
-    uint32_t version = 0;
+    int64_t version = 0;
     bool initialized = false;
   };
   bool parameter_initialized(const std::string& name) const;

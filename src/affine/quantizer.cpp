@@ -77,7 +77,22 @@ void AffineQuantizerBase::reset() {
 }
 
 void AffineQuantizerBase::set_bitwidth(int64_t bitwidth) {
-  options_.grid(options_.grid().with_bitwidth(bitwidth));
+  // As the reference's setter, only the signedness pattern matters, not the current size: the
+  // unsigned [0, 0xff7f] has no bitwidth, yet setting 16 gives [0, 65535]. Grid::with_bitwidth
+  // would refuse it (it asks for a bitwidth first).
+  QS_CHECK_ARG(bitwidth >= 1, "`bitwidth` must be >= 1, got ", bitwidth);
+  const Grid g = grid();
+  TORCH_CHECK(g.qmin + g.qmax == -1 || g.qmin == 0, "cannot set the bitwidth of the grid [", g.qmin,
+              ", ", g.qmax, "]: it is neither signed [-2^(B-1), 2^(B-1)-1] nor unsigned [0, n]");
+  options_.grid(Grid::from_bitwidth(bitwidth, /*is_signed=*/g.qmin < 0));
+}
+
+int64_t AffineQuantizerBase::integral_bitwidth(double bitwidth) {
+  QS_CHECK_ARG(std::isfinite(bitwidth) && bitwidth == std::trunc(bitwidth),
+               "`bitwidth` must be an integer, got ", bitwidth);
+  // Beyond this Grid::from_bitwidth refuses anyway; the bound keeps the cast defined.
+  QS_CHECK_ARG(std::fabs(bitwidth) < 1e9, "`bitwidth` out of range, got ", bitwidth);
+  return static_cast<int64_t>(bitwidth);
 }
 
 void AffineQuantizerBase::set_signed(bool is_signed) {
@@ -160,6 +175,16 @@ double finite_number(const nlohmann::json& entry, const char* key, size_t index)
   return d;
 }
 
+/// The value as float32, the dtype of min/max; a double such as 1e39 that overflows it is
+/// rejected like a non-finite one.
+float finite_float(const nlohmann::json& entry, const char* key, size_t index) {
+  const double d = finite_number(entry, key, index);
+  const auto f = static_cast<float>(d);
+  QS_CHECK_ARG(std::isfinite(f), "legacy encoding [", index, "] \"", key,
+               "\" does not fit in float32, got ", entry.at(key).dump());
+  return f;
+}
+
 bool parse_symmetric(const nlohmann::json& entry, size_t index) {
   QS_CHECK_ARG(entry.contains("is_symmetric"), "legacy encoding [", index,
                "] has no \"is_symmetric\" entry: ", entry.dump());
@@ -188,8 +213,8 @@ void AffineQuantizerBase::set_legacy_encodings(const nlohmann::json& encodings) 
   for (size_t i = 0; i < encodings.size(); ++i) {
     const auto& e = encodings[i];
     QS_CHECK_ARG(e.is_object(), "legacy encoding [", i, "] must be a dict, got ", e.dump());
-    mins.push_back(static_cast<float>(finite_number(e, "min", i)));
-    maxs.push_back(static_cast<float>(finite_number(e, "max", i)));
+    mins.push_back(finite_float(e, "min", i));
+    maxs.push_back(finite_float(e, "max", i));
   }
   const auto& first = encodings[0];
   QS_CHECK_ARG(first.contains("bitwidth") && first.at("bitwidth").is_number_integer(),
@@ -203,6 +228,11 @@ void AffineQuantizerBase::set_legacy_encodings(const nlohmann::json& encodings) 
   set_range(at::tensor(mins).view(shape()), at::tensor(maxs).view(shape()));
 }
 
+void AffineQuantizerBase::finish_clone_from(const AffineQuantizerBase& other) {
+  copy_initialization_from(other);
+  options_.encoding_analyzer(other.encoding_analyzer()->clone());
+}
+
 at::Tensor AffineQuantizerBase::to_quantizer_shape(const at::Tensor& t) const {
   return t.numel() == numel_of(shape()) ? t.reshape(shape()) : t.expand(shape());
 }
@@ -210,6 +240,10 @@ at::Tensor AffineQuantizerBase::to_quantizer_shape(const at::Tensor& t) const {
 AffineEncoding AffineQuantizerBase::forward_encoding(const at::Tensor& x) {
   at::Tensor mn = min, mx = max;
   if (is_calibrating()) {
+    // Calibration never trains the range: an empty batch, which has no statistics, uses the
+    // current range detached, as every other batch uses its own detached range.
+    mn = min.detach();
+    mx = max.detach();
     if (x.numel() > 0) {
       const auto xb = block_size().empty()
                           ? x

@@ -148,9 +148,9 @@ inline double sum_in_lanes(const T* v, int64_t n) {
 // Rows are processed in tiles: the element-wise gradients of a tile go to small buffers in one
 // vectorisable loop, then the buffers are summed.
 template <typename T, typename Grad, bool kWantInput, bool kWantParams>
-QS_VECTORIZE void backward_range(const BroadcastLayout& layout, const T* g, const T* x,
-                                 const T* s, const T* o, T qmin, T qmax, T* dx, double* acc_s,
-                                 double* acc_o, int64_t begin, int64_t end) {
+QS_VECTORIZE void backward_range(const BroadcastLayout& layout, const T* g, const T* x, const T* s,
+                                 const T* o, T qmin, T qmax, T* dx, double* acc_s, double* acc_o,
+                                 int64_t begin, int64_t end) {
   constexpr int64_t kTile = 512;
   alignas(64) T ds_tile[kTile];
   alignas(64) T do_tile[kTile];
@@ -240,6 +240,22 @@ template <typename T, typename Grad, bool kWantInput, bool kWantParams>
 void run_backward(const BroadcastLayout& layout, const T* g, const T* x, const T* s, const T* o,
                   T qmin, T qmax, T* dx, std::vector<double>& acc_s, std::vector<double>& acc_o,
                   int64_t num_params) {
+  const int64_t slice = layout.independent_slice();
+  if (slice > 0) {
+    // Each outer index owns its parameters: one shared accumulator row, work split on outer
+    // indices. Every parameter is summed inside one task in a fixed order.
+    if (kWantParams) {
+      acc_s.assign(num_params, 0.0);
+      acc_o.assign(num_params, 0.0);
+    }
+    const int64_t outer = layout.numel() / slice;
+    const int64_t grain = std::max<int64_t>(1, kGrain / slice);
+    at::parallel_for(0, outer, grain, [&](int64_t b, int64_t e) {
+      backward_range<T, Grad, kWantInput, kWantParams>(
+          layout, g, x, s, o, qmin, qmax, dx, acc_s.data(), acc_o.data(), b * slice, e * slice);
+    });
+    return;
+  }
   const Chunks chunks = plan_chunks(layout.numel(), num_params);
   if (kWantParams) {
     acc_s.assign(chunks.count * num_params, 0.0);

@@ -48,4 +48,12 @@ BroadcastLayout::BroadcastLayout(const at::Tensor& x, at::IntArrayRef param_size
   }
 }
 
+int64_t BroadcastLayout::independent_slice() const {
+  if (param_strides_[0] == 0 || numel_ == 0) return 0;
+  int64_t inner_span = 0;  // largest parameter offset reached inside one outer index
+  for (size_t d = 1; d < sizes_.size(); ++d) inner_span += (sizes_[d] - 1) * param_strides_[d];
+  if (inner_span >= param_strides_[0]) return 0;
+  return numel_ / sizes_[0];
+}
+
 }  // namespace quantsim::kernels

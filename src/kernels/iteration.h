@@ -25,6 +25,10 @@ class BroadcastLayout {
   int64_t numel() const { return numel_; }
 
   const c10::SmallVector<int64_t, 8>& sizes() const { return sizes_; }
+  /// Elements per index of the outermost dim when no parameter is used by two of its indices
+  /// (per-channel on the outer axis, blockwise, element-wise), else 0. Work split on multiples
+  /// of it can accumulate per-parameter sums without sharing.
+  int64_t independent_slice() const;
   const c10::SmallVector<int64_t, 8>& param_strides() const { return param_strides_; }
 
  private:

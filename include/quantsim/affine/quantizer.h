@@ -19,6 +19,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 namespace quantsim::affine {
@@ -29,6 +30,9 @@ struct QuantizerOptions {
   QuantizerOptions(std::vector<int64_t> shape, int64_t bitwidth, bool symmetric);
   /// Explicit grid; std::invalid_argument when qmin >= qmax.
   QuantizerOptions(std::vector<int64_t> shape, int64_t qmin, int64_t qmax, bool symmetric);
+  /// (shape, qmin, qmax) without `symmetric` is an error (the reference's TypeError); without this
+  /// overload qmax would silently convert to `bool` and select (shape, bitwidth, symmetric).
+  QuantizerOptions(std::vector<int64_t> shape, int64_t qmin, int64_t qmax) = delete;
 
   /// Shape of `min`/`max` and of the encoding: `{}` per tensor, `{C, 1}` per output channel.
   TORCH_ARG(std::vector<int64_t>, shape);
@@ -70,8 +74,16 @@ class AffineQuantizerBase : public QuantizerBase {
   int64_t bitwidth() const { return options_.grid().bitwidth(); }
   /// qmin < 0 <= qmax; c10::Error for a non-standard grid.
   bool is_signed() const { return options_.grid().is_signed(); }
-  /// Same signedness with another bitwidth (spec §1.1).
+  /// Same signedness with another bitwidth (spec §1.1): a signed grid (qmin + qmax == -1)
+  /// becomes [-2^(B-1), 2^(B-1)-1], an unsigned one (qmin == 0) [0, 2^B-1], even when its size
+  /// is not a power of two; c10::Error for any other grid, std::invalid_argument for B < 1.
   void set_bitwidth(int64_t bitwidth);
+  /// As the reference's setter, a floating value must be integral (5.0 is 5); 0.1 is
+  /// std::invalid_argument (the reference's TypeError).
+  template <typename Floating, std::enable_if_t<std::is_floating_point_v<Floating>, int> = 0>
+  void set_bitwidth(Floating bitwidth) {
+    set_bitwidth(integral_bitwidth(static_cast<double>(bitwidth)));
+  }
   /// Shifts the grid to the other signedness (spec §1.1).
   void set_signed(bool is_signed);
 
@@ -107,11 +119,16 @@ class AffineQuantizerBase : public QuantizerBase {
   AffineEncoding forward_encoding(const at::Tensor& x);
   /// Name used in messages ("QuantizeDequantize", ...).
   virtual const char* kind() const = 0;
+  /// After a Cloneable copy: the initialization flags of `other` and a deep copy of its analyzer
+  /// (statistics included), so that the clone calibrates independently.
+  void finish_clone_from(const AffineQuantizerBase& other);
 
   void begin_calibration() override;
   void end_calibration() override;
 
  private:
+  /// `bitwidth` as an integer; std::invalid_argument unless it is a finite integral value.
+  static int64_t integral_bitwidth(double bitwidth);
   /// A range tensor of the analyzer's shape, as a tensor of `shape()`.
   at::Tensor to_quantizer_shape(const at::Tensor& t) const;
   std::vector<int64_t> default_analyzer_shape() const;
@@ -130,7 +147,7 @@ class AffineQuantizer : public torch::nn::Cloneable<Derived>, public AffineQuant
   std::shared_ptr<torch::nn::Module> clone(
       const c10::optional<torch::Device>& device = c10::nullopt) const override {
     auto copy = torch::nn::Cloneable<Derived>::clone(device);
-    std::dynamic_pointer_cast<Derived>(copy)->copy_initialization_from(*this);
+    std::dynamic_pointer_cast<Derived>(copy)->finish_clone_from(*this);
     return copy;
   }
   void pretty_print(std::ostream& stream) const override {
@@ -146,6 +163,8 @@ class QuantizeImpl : public AffineQuantizer<QuantizeImpl> {
       : QuantizeImpl(QuantizerOptions(std::move(shape), bitwidth, symmetric)) {}
   QuantizeImpl(std::vector<int64_t> shape, int64_t qmin, int64_t qmax, bool symmetric)
       : QuantizeImpl(QuantizerOptions(std::move(shape), qmin, qmax, symmetric)) {}
+  /// Missing `symmetric`: see QuantizerOptions.
+  QuantizeImpl(std::vector<int64_t> shape, int64_t qmin, int64_t qmax) = delete;
 
   QuantizedTensor forward(const at::Tensor& x);
 
@@ -161,6 +180,8 @@ class QuantizeDequantizeImpl : public AffineQuantizer<QuantizeDequantizeImpl> {
       : QuantizeDequantizeImpl(QuantizerOptions(std::move(shape), bitwidth, symmetric)) {}
   QuantizeDequantizeImpl(std::vector<int64_t> shape, int64_t qmin, int64_t qmax, bool symmetric)
       : QuantizeDequantizeImpl(QuantizerOptions(std::move(shape), qmin, qmax, symmetric)) {}
+  /// Missing `symmetric`: see QuantizerOptions.
+  QuantizeDequantizeImpl(std::vector<int64_t> shape, int64_t qmin, int64_t qmax) = delete;
 
   at::Tensor forward(const at::Tensor& x);
 
@@ -177,6 +198,7 @@ class QuantizeDequantizeImpl : public AffineQuantizer<QuantizeDequantizeImpl> {
         : ModuleHolder(std::make_shared<Name##Impl>(std::move(shape), bitwidth, symmetric)) {}   \
     Name(std::vector<int64_t> shape, int64_t qmin, int64_t qmax, bool symmetric)                 \
         : ModuleHolder(std::make_shared<Name##Impl>(std::move(shape), qmin, qmax, symmetric)) {} \
+    Name(std::vector<int64_t> shape, int64_t qmin, int64_t qmax) = delete;                       \
     Name(QuantizerOptions options)                                                               \
         : ModuleHolder(std::make_shared<Name##Impl>(std::move(options))) {}                      \
   }

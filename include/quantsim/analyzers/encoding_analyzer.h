@@ -30,6 +30,9 @@ class EncodingAnalyzer {
 
   const std::vector<int64_t>& shape() const { return shape_; }
 
+  /// A deep copy (with the statistics gathered so far), for cloning the quantizer that owns it.
+  virtual std::shared_ptr<EncodingAnalyzer> clone() const = 0;
+
   /// Accumulates the statistics of x and returns those of this batch alone.
   /// c10::Error if the shape is not expandable to x.
   virtual std::shared_ptr<const Statistics> update_stats(const at::Tensor& x) = 0;

@@ -18,6 +18,11 @@ class MinMaxEncodingAnalyzer : public EncodingAnalyzer {
  public:
   explicit MinMaxEncodingAnalyzer(std::vector<int64_t> shape);
 
+  /// Statistics are immutable once stored, so the copy shares them.
+  std::shared_ptr<EncodingAnalyzer> clone() const override {
+    return std::make_shared<MinMaxEncodingAnalyzer>(*this);
+  }
+
   std::shared_ptr<const Statistics> update_stats(const at::Tensor& x) override;
   void reset_stats() override { stats_.reset(); }
   std::pair<at::Tensor, at::Tensor> compute_encodings_from_stats(const Statistics& stats,
