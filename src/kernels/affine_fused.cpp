@@ -130,7 +130,7 @@ QS_VECTORIZE void forward_range(const BroadcastLayout& layout, const T* x, T* ou
 // Sum of n values in double, in a fixed order: eight interleaved partial sums (so that the compiler
 // can keep them in vector registers), then added lane by lane.
 template <typename T>
-inline double sum_in_lanes(const T* v, int64_t n) {
+__attribute__((always_inline)) inline double sum_in_lanes(const T* v, int64_t n) {
   constexpr int kLanes = 8;
   double lanes[kLanes] = {};
   int64_t i = 0;
