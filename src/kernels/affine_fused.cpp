@@ -34,10 +34,13 @@ inline T round_even(T v) {
   return static_cast<T>(std::nearbyint(static_cast<float>(v)));
 }
 
-// clamp(v, lo, hi) as torch computes it for lo <= hi, NaN propagating.
+// clamp(v, lo, hi) exactly as torch's CPU clamp computes it, min(max(v, lo), hi) with NaN
+// propagating and v kept on ties (so -0.0 stays -0.0). Written so that each step is one
+// vmaxps/vminps: `a > b ? a : b` returns b when unordered, as those instructions do.
 template <typename T>
 inline T clamp(T v, T lo, T hi) {
-  return v < lo ? lo : (v > hi ? hi : v);
+  const T t = lo > v ? lo : v;
+  return hi < t ? hi : t;
 }
 
 // ---- element-wise forward functions -------------------------------------------------------

@@ -5,7 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <random>
+
+#include <torch/torch.h>
 
 using quantsim::affine::Grid;
 using quantsim::testing::AffineKernelTester;
@@ -97,4 +101,37 @@ TEST(AffineKernels, ReducedGradientsDoNotDependOnThreadCount) {
   at::set_num_threads(saved);
   EXPECT_TRUE(quantsim::testing::bitwise_equal(one.scale, two.scale));
   EXPECT_TRUE(quantsim::testing::bitwise_equal(one.offset, two.offset));
+}
+
+TEST(AffineKernels, SignedZerosNaNAndInfinities) {
+  // -0.0 survives the clamp at qmin = 0 as in torch's clamp; NaN propagates; +-inf clip.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  const auto x = torch::tensor({-1e-6f, -0.0f, 0.0f, nan, inf, -inf, 3.f, -3.f});
+  const auto g = torch::ones_like(x);
+  for (float offset : {0.f, -7.f}) {
+    const auto s = torch::tensor(0.1f), o = torch::tensor(offset);
+    for (auto grid : {Grid{0, 255}, Grid{-128, 127}}) {
+      EXPECT_TRUE(
+          quantsim::testing::bitwise_equal(quantsim::kernels::quantize_fused(x, s, o, grid),
+                                           quantsim::kernels::quantize_reference(x, s, o, grid)));
+      EXPECT_TRUE(quantsim::testing::bitwise_equal(
+          quantsim::kernels::quantize_dequantize_fused(x, s, o, grid),
+          quantsim::kernels::quantize_dequantize_reference(x, s, o, grid)));
+      EXPECT_TRUE(quantsim::testing::bitwise_equal(
+          quantsim::kernels::quantize_dequantize_backward_fused(g, x, s, o, grid,
+                                                                {true, false, false})
+              .input,
+          quantsim::kernels::quantize_dequantize_backward_reference(g, x, s, o, grid,
+                                                                    {true, false, false})
+              .input));
+    }
+  }
+  // The sign of zero is visible in Quantize's output: round(-1e-6 / 0.1) - 0 = -0.0.
+  const auto q =
+      quantsim::kernels::quantize_fused(x, torch::tensor(0.1f), torch::tensor(0.f), Grid{0, 255});
+  EXPECT_TRUE(std::signbit(q[0].item<float>()));
+  EXPECT_TRUE(std::isnan(q[3].item<float>()));
+  EXPECT_EQ(q[4].item<float>(), 255.f);
+  EXPECT_EQ(q[5].item<float>(), 0.f);
 }
