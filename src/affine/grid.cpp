@@ -46,10 +46,12 @@ bool Grid::is_signed() const {
 }
 
 Grid Grid::with_bitwidth(int64_t bitwidth) const {
+  // Only the signedness pattern matters, not the current size (as the reference's setter): the
+  // unsigned [0, 0xff7f] has no bitwidth, yet setting 16 gives [0, 65535].
   QS_CHECK_ARG(bitwidth >= 1, "`bitwidth` must be >= 1, got ", bitwidth);
-  TORCH_CHECK(has_bitwidth(), "cannot set the bitwidth of the non-standard grid [", qmin, ", ",
-              qmax, "]");
-  return from_bitwidth(bitwidth, is_signed());
+  TORCH_CHECK(qmin + qmax == -1 || qmin == 0, "cannot set the bitwidth of the grid [", qmin, ", ",
+              qmax, "]: it is neither signed [-2^(B-1), 2^(B-1)-1] nor unsigned [0, n]");
+  return from_bitwidth(bitwidth, /*is_signed=*/qmin < 0);
 }
 
 Grid Grid::with_signed(bool want_signed) const {

@@ -77,14 +77,7 @@ void AffineQuantizerBase::reset() {
 }
 
 void AffineQuantizerBase::set_bitwidth(int64_t bitwidth) {
-  // As the reference's setter, only the signedness pattern matters, not the current size: the
-  // unsigned [0, 0xff7f] has no bitwidth, yet setting 16 gives [0, 65535]. Grid::with_bitwidth
-  // would refuse it (it asks for a bitwidth first).
-  QS_CHECK_ARG(bitwidth >= 1, "`bitwidth` must be >= 1, got ", bitwidth);
-  const Grid g = grid();
-  TORCH_CHECK(g.qmin + g.qmax == -1 || g.qmin == 0, "cannot set the bitwidth of the grid [", g.qmin,
-              ", ", g.qmax, "]: it is neither signed [-2^(B-1), 2^(B-1)-1] nor unsigned [0, n]");
-  options_.grid(Grid::from_bitwidth(bitwidth, /*is_signed=*/g.qmin < 0));
+  options_.grid(options_.grid().with_bitwidth(bitwidth));
 }
 
 int64_t AffineQuantizerBase::integral_bitwidth(double bitwidth) {

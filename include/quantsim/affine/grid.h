@@ -30,7 +30,8 @@ struct Grid {
   int64_t bitwidth() const;
   /// qmin < 0 <= qmax; c10::Error for a non-standard grid.
   bool is_signed() const;
-  /// The same signedness with `bitwidth` bits; std::invalid_argument for bitwidth < 1.
+  /// The same signedness with `bitwidth` bits; std::invalid_argument for bitwidth < 1,
+  /// c10::Error for a grid that is neither signed-standard nor unsigned ([0, n]).
   Grid with_bitwidth(int64_t bitwidth) const;
   /// Shifts the grid: signed->unsigned by -qmin, unsigned->signed by ceil((qmax+qmin)/2).
   Grid with_signed(bool is_signed) const;
