@@ -4,6 +4,7 @@
 // the targets of the issue.
 //
 //   build/bench/quantizer_bench                      # everything, ~1 minute
+//   build/bench/quantizer_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 //   build/bench/quantizer_bench --benchmark_filter=QDQ
 
 #include <quantsim/quantsim.h>
@@ -15,6 +16,7 @@
 
 #include <cstdio>
 #include <map>
+#include <set>
 #include <string>
 
 namespace qs = quantsim;
@@ -152,7 +154,15 @@ class SummaryReporter : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
-    for (const auto& r : runs) times_[r.benchmark_name()] = r.GetAdjustedRealTime();
+    // With --benchmark_repetitions the median represents a benchmark (this machine is shared
+    // and noisy); a single run represents itself.
+    for (const auto& r : runs) {
+      const bool median = r.run_type == Run::RT_Aggregate && r.aggregate_name == "median";
+      if (median || (r.run_type == Run::RT_Iteration && !medians_.count(r.run_name.str()))) {
+        times_[r.run_name.str()] = r.GetAdjustedRealTime();
+      }
+      if (median) medians_.insert(r.run_name.str());
+    }
   }
   void print_summary() const {
     struct Target {
@@ -193,6 +203,7 @@ class SummaryReporter : public benchmark::ConsoleReporter {
 
  private:
   std::map<std::string, double> times_;
+  std::set<std::string> medians_;
 };
 
 }  // namespace

@@ -10,4 +10,5 @@ bash scripts/setup.sh
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DQUANTSIM_BUILD_BENCHMARKS=ON >/dev/null
 cmake --build "$build" --target quantizer_bench
-"$build/bench/quantizer_bench" --benchmark_min_time=0.5 "$@"
+"$build/bench/quantizer_bench" --benchmark_min_time=0.3 --benchmark_repetitions=3 \
+  --benchmark_report_aggregates_only=true "$@"
