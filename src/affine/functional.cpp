@@ -145,23 +145,33 @@ variable_list to_list(kernels::AffineGrads g, size_t extra) {
   return out;
 }
 
-struct QuantizeFunction : torch::autograd::Function<QuantizeFunction> {
+// quantize and quantize_dequantize: an op on the grid [qmin, qmax] given by its fused forward
+// and backward kernels. Saves only its inputs; the backward recomputes the mask from them.
+using GridForward = at::Tensor (*)(const at::Tensor&, const at::Tensor&, const at::Tensor&, Grid);
+using GridBackward = kernels::AffineGrads (*)(const at::Tensor&, const at::Tensor&,
+                                              const at::Tensor&, const at::Tensor&, Grid,
+                                              kernels::GradMask);
+
+template <GridForward kForward, GridBackward kBackward>
+struct GridOpFunction : torch::autograd::Function<GridOpFunction<kForward, kBackward>> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& scale,
                             const at::Tensor& offset, int64_t qmin, int64_t qmax) {
     const auto xd = dense(x), s = scale.contiguous(), o = offset.contiguous();
     ctx->save_for_backward({xd, s, o});
     ctx->saved_data["qmin"] = qmin;
     ctx->saved_data["qmax"] = qmax;
-    return kernels::quantize_fused(xd, s, o, Grid{qmin, qmax});
+    return kForward(xd, s, o, Grid{qmin, qmax});
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
     const Grid grid{ctx->saved_data["qmin"].toInt(), ctx->saved_data["qmax"].toInt()};
-    return to_list(kernels::quantize_backward_fused(grads[0], saved[0], saved[1], saved[2], grid,
-                                                    needs_of(ctx)),
-                   2);
+    return to_list(kBackward(grads[0], saved[0], saved[1], saved[2], grid, needs_of(ctx)), 2);
   }
 };
+
+using QuantizeFunction = GridOpFunction<kernels::quantize_fused, kernels::quantize_backward_fused>;
+using QuantizeDequantizeFunction =
+    GridOpFunction<kernels::quantize_dequantize_fused, kernels::quantize_dequantize_backward_fused>;
 
 struct DequantizeFunction : torch::autograd::Function<DequantizeFunction> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q, const at::Tensor& scale,
@@ -175,24 +185,6 @@ struct DequantizeFunction : torch::autograd::Function<DequantizeFunction> {
     return to_list(
         kernels::dequantize_backward_fused(grads[0], saved[0], saved[1], saved[2], needs_of(ctx)),
         0);
-  }
-};
-
-struct QuantizeDequantizeFunction : torch::autograd::Function<QuantizeDequantizeFunction> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& scale,
-                            const at::Tensor& offset, int64_t qmin, int64_t qmax) {
-    const auto xd = dense(x), s = scale.contiguous(), o = offset.contiguous();
-    ctx->save_for_backward({xd, s, o});
-    ctx->saved_data["qmin"] = qmin;
-    ctx->saved_data["qmax"] = qmax;
-    return kernels::quantize_dequantize_fused(xd, s, o, Grid{qmin, qmax});
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    const Grid grid{ctx->saved_data["qmin"].toInt(), ctx->saved_data["qmax"].toInt()};
-    return to_list(kernels::quantize_dequantize_backward_fused(grads[0], saved[0], saved[1],
-                                                               saved[2], grid, needs_of(ctx)),
-                   2);
   }
 };
 

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "testing/tensors.h"
 #include "testing/tolerance.h"
 
 namespace qs = quantsim;
@@ -22,19 +23,12 @@ using qs::affine::QuantizeDequantize;
 using qs::affine::QuantizeDequantizeImpl;
 using qs::testing::all_close;
 using qs::testing::bitwise_equal;
+using qs::testing::f32;
+using qs::testing::f32_2d;
+using qs::testing::scalar;
 using json = nlohmann::json;
 
 namespace {
-
-at::Tensor f32(std::initializer_list<double> values) {
-  return torch::tensor(std::vector<double>(values), torch::kDouble).to(torch::kFloat);
-}
-at::Tensor f32_2d(std::initializer_list<std::initializer_list<double>> rows) {
-  std::vector<at::Tensor> stacked;
-  for (const auto& row : rows) stacked.push_back(f32(row));
-  return torch::stack(stacked);
-}
-at::Tensor scalar(double v) { return torch::tensor(v, torch::kFloat); }
 
 /// torch::save then torch::load into a freshly built quantizer of the same configuration.
 QuantizeDequantize round_trip(QuantizeDequantize q) {

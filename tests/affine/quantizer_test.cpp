@@ -16,6 +16,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "testing/tensors.h"
 #include "testing/tolerance.h"
 
 namespace qs = quantsim;
@@ -26,22 +27,13 @@ using qs::affine::QuantizeImpl;
 using qs::affine::QuantizerOptions;
 using qs::testing::all_close;
 using qs::testing::bitwise_equal;
+using qs::testing::f32;
+using qs::testing::f32_2d;
+using qs::testing::scalar;
 
 namespace {
 
 using Shape = std::vector<int64_t>;
-
-/// A float32 tensor from (double) literals, as Python's torch.tensor([...]) builds it.
-at::Tensor f32(std::initializer_list<double> values) {
-  return torch::tensor(std::vector<double>(values), torch::kDouble).to(torch::kFloat);
-}
-at::Tensor f32_2d(std::initializer_list<std::initializer_list<double>> rows) {
-  std::vector<at::Tensor> stacked;
-  for (const auto& row : rows) stacked.push_back(f32(row));
-  return torch::stack(stacked);
-}
-
-at::Tensor scalar(double v) { return torch::tensor(v, torch::kFloat); }
 
 /// What `operator<<` prints for a module.
 std::string text(const torch::nn::Module& module) {

@@ -11,21 +11,19 @@
 #include <stdexcept>
 #include <vector>
 
+#include "testing/tensors.h"
 #include "testing/tolerance.h"
 
 namespace qs = quantsim;
 using qs::MinMaxEncodingAnalyzer;
 using qs::testing::all_close;
+using qs::testing::f32;
+using qs::testing::scalar;
 
 namespace {
 
 constexpr double kFloatMax = std::numeric_limits<float>::max();  // 3.4028235e38
 constexpr double kInf = std::numeric_limits<double>::infinity();
-
-at::Tensor f32(std::initializer_list<double> values) {
-  return torch::tensor(std::vector<double>(values), torch::kDouble).to(torch::kFloat);
-}
-at::Tensor scalar(double v) { return torch::tensor(v, torch::kFloat); }
 
 /// (min, max) of a per-tensor analyzer after one batch.
 std::pair<at::Tensor, at::Tensor> encodings_of(const at::Tensor& x, int64_t num_steps,
