@@ -1,0 +1,71 @@
+// Reference implementations of the statistics kernels: torch ops, following spec §2.2/§2.3.
+
+#include "kernels/statistics.h"
+
+#include <ATen/ATen.h>
+
+#include <limits>
+#include <vector>
+
+namespace quantsim::kernels {
+namespace {
+
+// x permuted so that the parameter dims come first, viewed as (P, slice): row p = parameter p.
+at::Tensor rows_by_parameter(const at::Tensor& x, at::IntArrayRef param_sizes) {
+  const int64_t n = x.dim(), pdim = static_cast<int64_t>(param_sizes.size());
+  bool ok = pdim <= n;
+  for (int64_t i = 0; ok && i < pdim; ++i) {
+    const int64_t s = param_sizes[pdim - 1 - i];
+    ok = s == 1 || s == x.size(n - 1 - i);
+  }
+  TORCH_CHECK(ok, "statistics of shape ", param_sizes,
+              " cannot be collected from an input of shape ", x.sizes(),
+              " (the shape must be expandable to the input)");
+  std::vector<int64_t> kept, reduced;
+  for (int64_t d = 0; d < n; ++d) {
+    const int64_t i = d - (n - pdim);
+    (i >= 0 && param_sizes[i] != 1 ? kept : reduced).push_back(d);
+  }
+  std::vector<int64_t> order(kept);
+  order.insert(order.end(), reduced.begin(), reduced.end());
+  int64_t p = 1;
+  for (int64_t d : kept) p *= x.size(d);
+  return x.permute(order).reshape({p, -1});
+}
+
+}  // namespace
+
+MinMaxStats min_max_reference(const at::Tensor& x, at::IntArrayRef param_sizes) {
+  const auto rows = rows_by_parameter(x, param_sizes);
+  const double inf = std::numeric_limits<double>::infinity();
+  const auto nan = at::isnan(rows);
+  const auto finite = at::isfinite(rows);
+  MinMaxStats s;
+  s.min = at::where(nan, at::full({}, inf, rows.options()), rows).amin(1).reshape(param_sizes);
+  s.max = at::where(nan, at::full({}, -inf, rows.options()), rows).amax(1).reshape(param_sizes);
+  s.finite_min =
+      at::where(finite, rows, at::full({}, inf, rows.options())).amin(1).reshape(param_sizes);
+  s.finite_max =
+      at::where(finite, rows, at::full({}, -inf, rows.options())).amax(1).reshape(param_sizes);
+  s.nan_count = nan.sum().item<int64_t>();
+  return s;
+}
+
+at::Tensor histogram_reference(const at::Tensor& x, at::IntArrayRef param_sizes,
+                               const at::Tensor& lo, const at::Tensor& hi, int64_t num_bins) {
+  TORCH_CHECK(num_bins >= 1, "`num_bins` must be >= 1, got ", num_bins);
+  const auto rows = rows_by_parameter(x, param_sizes);
+  const auto lo_flat = lo.reshape({-1}), hi_flat = hi.reshape({-1});
+  auto out = at::zeros({rows.size(0), num_bins}, at::kDouble);
+  for (int64_t p = 0; p < rows.size(0); ++p) {
+    const auto row = rows[p];
+    const double l = lo_flat[p].item<double>(), h = hi_flat[p].item<double>();
+    auto hist = at::histc(row, num_bins, l, h).to(at::kDouble);  // NaN and out-of-range ignored
+    hist[0] += (row < lo_flat[p]).sum().item<double>();
+    hist[num_bins - 1] += (row > hi_flat[p]).sum().item<double>();
+    out[p] = hist;
+  }
+  return out;
+}
+
+}  // namespace quantsim::kernels
