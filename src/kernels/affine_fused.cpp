@@ -25,8 +25,6 @@
 namespace quantsim::kernels {
 namespace {
 
-constexpr int64_t kGrain = 32768;  // elements per task: large enough to amortise scheduling
-
 inline float round_even(float v) { return std::nearbyint(v); }
 inline double round_even(double v) { return std::nearbyint(v); }
 template <typename T>
@@ -226,58 +224,25 @@ at::Tensor forward(const at::Tensor& x, const at::Tensor& scale, const at::Tenso
   return out;
 }
 
-// Splits [0, numel) into chunks whose count does not depend on the thread count, so that the
-// reduced gradients are the same whatever at::get_num_threads() is. Each chunk owns one row of
-// parameter accumulators, which bounds the chunk count when there are many parameters.
-struct Chunks {
-  int64_t count;
-  int64_t size;
-};
-Chunks plan_chunks(int64_t numel, int64_t num_params) {
-  int64_t count = std::max<int64_t>(1, std::min<int64_t>(64, numel / kGrain));
-  while (count > 1 && count * num_params > numel + (int64_t{1} << 16)) count /= 2;
-  return Chunks{count, (numel + count - 1) / count};
-}
-
 template <typename T, typename Grad, bool kWantInput, bool kWantParams>
 void run_backward(const BroadcastLayout& layout, const T* g, const T* x, const T* s, const T* o,
                   T qmin, T qmax, T* dx, std::vector<double>& acc_s, std::vector<double>& acc_o,
                   int64_t num_params) {
-  const int64_t slice = layout.independent_slice();
-  if (slice > 0) {
-    // Each outer index owns its parameters: one shared accumulator row, work split on outer
-    // indices. Every parameter is summed inside one task in a fixed order.
-    if (kWantParams) {
-      acc_s.assign(num_params, 0.0);
-      acc_o.assign(num_params, 0.0);
-    }
-    const int64_t outer = layout.numel() / slice;
-    const int64_t grain = std::max<int64_t>(1, kGrain / slice);
-    at::parallel_for(0, outer, grain, [&](int64_t b, int64_t e) {
-      backward_range<T, Grad, kWantInput, kWantParams>(
-          layout, g, x, s, o, qmin, qmax, dx, acc_s.data(), acc_o.data(), b * slice, e * slice);
-    });
-    return;
-  }
-  const Chunks chunks = plan_chunks(layout.numel(), num_params);
+  const ReductionPlan plan = plan_reduction(layout, num_params);
   if (kWantParams) {
-    acc_s.assign(chunks.count * num_params, 0.0);
-    acc_o.assign(chunks.count * num_params, 0.0);
+    acc_s.assign(plan.rows * num_params, 0.0);
+    acc_o.assign(plan.rows * num_params, 0.0);
   }
-  at::parallel_for(0, chunks.count, 1, [&](int64_t cb, int64_t ce) {
-    for (int64_t c = cb; c < ce; ++c) {
-      const int64_t begin = c * chunks.size;
-      const int64_t end = std::min(layout.numel(), begin + chunks.size);
-      backward_range<T, Grad, kWantInput, kWantParams>(
-          layout, g, x, s, o, qmin, qmax, dx, kWantParams ? acc_s.data() + c * num_params : nullptr,
-          kWantParams ? acc_o.data() + c * num_params : nullptr, begin, end);
-    }
+  run_reduction(layout, plan, [&](int64_t begin, int64_t end, int64_t row) {
+    backward_range<T, Grad, kWantInput, kWantParams>(
+        layout, g, x, s, o, qmin, qmax, dx, kWantParams ? acc_s.data() + row * num_params : nullptr,
+        kWantParams ? acc_o.data() + row * num_params : nullptr, begin, end);
   });
-  if (kWantParams) {  // fold chunk rows into row 0, in chunk order
-    for (int64_t c = 1; c < chunks.count; ++c) {
+  if (kWantParams) {  // fold rows into row 0, in row order
+    for (int64_t r = 1; r < plan.rows; ++r) {
       for (int64_t p = 0; p < num_params; ++p) {
-        acc_s[p] += acc_s[c * num_params + p];
-        acc_o[p] += acc_o[c * num_params + p];
+        acc_s[p] += acc_s[r * num_params + p];
+        acc_o[p] += acc_o[r * num_params + p];
       }
     }
   }

@@ -3,6 +3,7 @@
 // Iteration over a dense tensor whose elements each use one entry of a small broadcast
 // parameter tensor (a scale, an offset): the shared walk of every affine kernel.
 
+#include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <c10/util/SmallVector.h>
 
@@ -100,5 +101,51 @@ class RowCursor {
   int64_t row_param_offset_ = 0;
   int64_t param_offset_ = 0;
 };
+
+/// Elements per parallel task: large enough to amortise scheduling.
+constexpr int64_t kGrain = 32768;
+
+/// How a reduction into per-parameter accumulators is split into parallel work, so that its result
+/// does not depend on the thread count: either each outer index owns its parameters (one shared
+/// accumulator row, work split on outer indices), or the elements are cut into a fixed number of
+/// chunks, each with its own accumulator row, folded in chunk order by the caller.
+struct ReductionPlan {
+  int64_t rows = 1;   ///< accumulator rows to allocate
+  int64_t chunk = 0;  ///< elements per chunk (chunked plan)
+  int64_t slice = 0;  ///< elements per outer index (shared-row plan), 0 if chunked
+};
+
+/// `row_size`: accumulator entries per row (parameters x values per parameter). The chunk count
+/// shrinks when rows would outweigh the data.
+inline ReductionPlan plan_reduction(const BroadcastLayout& layout, int64_t row_size) {
+  ReductionPlan plan;
+  plan.slice = layout.independent_slice();
+  if (plan.slice > 0) return plan;
+  const int64_t numel = layout.numel();
+  int64_t count = std::max<int64_t>(1, std::min<int64_t>(64, numel / kGrain));
+  while (count > 1 && count * row_size > numel + (int64_t{1} << 16)) count /= 2;
+  plan.rows = count;
+  plan.chunk = (numel + count - 1) / count;
+  return plan;
+}
+
+/// Runs `body(begin, end, row)` over the plan's pieces of [0, numel) in parallel; `row` is the
+/// accumulator row the piece writes to.
+template <typename F>
+void run_reduction(const BroadcastLayout& layout, const ReductionPlan& plan, const F& body) {
+  if (plan.slice > 0) {
+    const int64_t outer = layout.numel() / plan.slice;
+    const int64_t grain = std::max<int64_t>(1, kGrain / plan.slice);
+    at::parallel_for(0, outer, grain, [&](int64_t b, int64_t e) {
+      body(b * plan.slice, e * plan.slice, int64_t{0});
+    });
+    return;
+  }
+  at::parallel_for(0, plan.rows, 1, [&](int64_t cb, int64_t ce) {
+    for (int64_t c = cb; c < ce; ++c) {
+      body(c * plan.chunk, std::min(layout.numel(), (c + 1) * plan.chunk), c);
+    }
+  });
+}
 
 }  // namespace quantsim::kernels

@@ -26,11 +26,11 @@ MinMaxStats min_max_fused(const at::Tensor& x, at::IntArrayRef param_sizes);
 MinMaxStats min_max_reference(const at::Tensor& x, at::IntArrayRef param_sizes);
 
 /// Per-parameter histograms: a (P, num_bins) float64 tensor of counts, P = numel(param_sizes),
-/// row p for parameter p (row-major over param_sizes). Finite values in [lo[p], hi[p]] are binned
-/// exactly as torch.histc(slice, num_bins, lo[p], hi[p]) bins them (a value equal to hi goes to
-/// the last bin); values below lo[p] (-inf included) count in bin 0, values above hi[p] (+inf
-/// included) in the last bin; NaN is skipped. `lo`, `hi`: tensors of `param_sizes` in x's dtype
-/// with lo < hi elementwise.
+/// row p for parameter p (row-major over param_sizes). A value v in [lo[p], hi[p]] goes to bin
+/// trunc((v - lo) / (hi - lo) * num_bins), computed in x's type (float32 for float16/bfloat16),
+/// the right edge into the last bin: torch.histc's CPU arithmetic. Values below lo[p] (-inf
+/// included) count in bin 0, values above hi[p] (+inf included) in the last bin; NaN is skipped.
+/// `lo`, `hi`: tensors of `param_sizes` in x's dtype with lo < hi elementwise.
 at::Tensor histogram_fused(const at::Tensor& x, at::IntArrayRef param_sizes, const at::Tensor& lo,
                            const at::Tensor& hi, int64_t num_bins);
 at::Tensor histogram_reference(const at::Tensor& x, at::IntArrayRef param_sizes,

@@ -1,16 +1,251 @@
-// Fused statistics kernels. Until the single-pass loops land they delegate to the reference.
+// Fused statistics kernels: one pass over memory, multi-threaded with per-task partial results
+// folded in a fixed order. Normative reference: kernels/statistics_reference.cpp. Compiled with
+// the same flags as the affine kernels (-fno-trapping-math lets GCC if-convert the compares).
 
+#include "kernels/iteration.h"
 #include "kernels/statistics.h"
 
-namespace quantsim::kernels {
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
 
-MinMaxStats min_max_fused(const at::Tensor& x, at::IntArrayRef param_sizes) {
-  return min_max_reference(x, param_sizes);
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define QS_VECTORIZE __attribute__((target_clones("avx2", "default")))
+#else
+#define QS_VECTORIZE
+#endif
+
+namespace quantsim::kernels {
+namespace {
+
+// Accumulators of one parameter: min/max over non-NaN values and over finite values.
+template <typename T>
+struct Extremes {
+  T min = std::numeric_limits<T>::infinity();
+  T max = -std::numeric_limits<T>::infinity();
+  T finite_min = std::numeric_limits<T>::infinity();
+  T finite_max = -std::numeric_limits<T>::infinity();
+
+  // `a < b ? a : b` keeps b when a is NaN: NaN never enters.
+  void add(T v) {
+    min = v < min ? v : min;
+    max = v > max ? v : max;
+    const bool finite = v >= -std::numeric_limits<T>::max() && v <= std::numeric_limits<T>::max();
+    finite_min = finite && v < finite_min ? v : finite_min;
+    finite_max = finite && v > finite_max ? v : finite_max;
+  }
+  void merge(const Extremes& o) { add_extremes(o.min, o.max, o.finite_min, o.finite_max); }
+  void add_extremes(T mn, T mx, T fmn, T fmx) {
+    min = mn < min ? mn : min;
+    max = mx > max ? mx : max;
+    finite_min = fmn < finite_min ? fmn : finite_min;
+    finite_max = fmx > finite_max ? fmx : finite_max;
+  }
+};
+
+// Extremes of a contiguous run, with the NaN count. The float32 version keeps eight independent
+// lanes in vector registers (the compiler does not vectorise a min reduction by itself, because
+// of NaN and signed-zero rules that the lanes respect).
+template <typename T>
+__attribute__((always_inline)) inline void reduce_run(const T* x, int64_t n, Extremes<T>& e,
+                                                      int64_t& nans) {
+  for (int64_t i = 0; i < n; ++i) {
+    e.add(x[i]);
+    nans += x[i] != x[i];
+  }
 }
 
-at::Tensor histogram_fused(const at::Tensor& x, at::IntArrayRef param_sizes, const at::Tensor& lo,
-                           const at::Tensor& hi, int64_t num_bins) {
-  return histogram_reference(x, param_sizes, lo, hi, num_bins);
+using f32x8 = float __attribute__((vector_size(32)));
+using i32x8 = int32_t __attribute__((vector_size(32)));
+
+template <>
+__attribute__((always_inline)) inline void reduce_run<float>(const float* x, int64_t n,
+                                                             Extremes<float>& e, int64_t& nans) {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  constexpr float kMax = std::numeric_limits<float>::max();
+  f32x8 mn = kInf - f32x8{}, mx = -kInf - f32x8{}, fmn = mn, fmx = mx;
+  const f32x8 pos_inf = mn, neg_inf = mx;
+  i32x8 nan_lanes = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    f32x8 v;
+    std::memcpy(&v, x + i, sizeof(v));
+    mn = v < mn ? v : mn;
+    mx = v > mx ? v : mx;
+    const i32x8 finite = (v >= -kMax) & (v <= kMax);
+    const f32x8 low = finite ? v : pos_inf;
+    const f32x8 high = finite ? v : neg_inf;
+    fmn = low < fmn ? low : fmn;
+    fmx = high > fmx ? high : fmx;
+    nan_lanes -= (v != v);  // -1 per NaN
+  }
+  for (int l = 0; l < 8; ++l) {
+    e.add_extremes(mn[l], mx[l], fmn[l], fmx[l]);
+    nans += nan_lanes[l];
+  }
+  for (; i < n; ++i) {
+    e.add(x[i]);
+    nans += x[i] != x[i];
+  }
+}
+
+template <typename T>
+QS_VECTORIZE void min_max_range(const BroadcastLayout& layout, const T* x, Extremes<T>* acc,
+                                int64_t* nans, int64_t begin, int64_t end) {
+  int64_t nan_count = 0;
+  for (RowCursor row(layout, begin, end); !row.done(); row.next()) {
+    const T* xr = x + row.offset();
+    const int64_t len = row.length(), poff = row.param_offset(), ps = row.param_stride();
+    if (ps == 0) {
+      reduce_run(xr, len, acc[poff], nan_count);
+    } else {
+      for (int64_t i = 0; i < len; ++i) {
+        acc[poff + i * ps].add(xr[i]);
+        nan_count += xr[i] != xr[i];
+      }
+    }
+  }
+  *nans += nan_count;
+}
+
+// Bin of a value on [lo, hi] with `bins` equal bins: trunc((v - lo) / (hi - lo) * bins) in the
+// input's type, the right edge folded into the last bin; values below lo go to bin 0, above hi
+// to the last bin (the end-bin rule of spec §2.3). This is torch.histc's CPU arithmetic as
+// measured on torch 1.13 (it agrees on all random data and on 398 of 400 sweeps of values
+// within one ulp of a bin edge; see docs/differences.md).
+template <typename T>
+inline int64_t bin_of(T v, T lo, T hi, int64_t bins) {
+  if (v < lo) return 0;
+  if (v > hi) return bins - 1;
+  const auto pos = static_cast<int64_t>((v - lo) / (hi - lo) * static_cast<T>(bins));
+  return pos >= bins ? bins - 1 : pos;
+}
+
+template <typename T>
+QS_VECTORIZE void histogram_range(const BroadcastLayout& layout, const T* x, const T* lo,
+                                  const T* hi, int64_t bins, int64_t* counts, int64_t begin,
+                                  int64_t end) {
+  for (RowCursor row(layout, begin, end); !row.done(); row.next()) {
+    const T* xr = x + row.offset();
+    const int64_t len = row.length(), poff = row.param_offset(), ps = row.param_stride();
+    for (int64_t i = 0; i < len; ++i) {
+      const T v = xr[i];
+      if (v != v) continue;  // NaN
+      const int64_t p = poff + i * ps;
+      ++counts[p * bins + bin_of(v, lo[p], hi[p], bins)];
+    }
+  }
+}
+
+at::Tensor dense(const at::Tensor& x) {
+  return x.is_non_overlapping_and_dense() ? x : x.contiguous();
+}
+
+// Reduced-precision inputs are widened once: their min/max and bins are the same in float32.
+at::Tensor computable(const at::Tensor& x) {
+  const auto t = x.scalar_type();
+  return t == at::kHalf || t == at::kBFloat16 ? x.to(at::kFloat) : dense(x);
+}
+
+void check_expandable(const at::Tensor& x, at::IntArrayRef param_sizes) {
+  const int64_t n = x.dim(), pdim = static_cast<int64_t>(param_sizes.size());
+  bool ok = pdim <= n;
+  for (int64_t i = 0; ok && i < pdim; ++i) {
+    const int64_t s = param_sizes[pdim - 1 - i];
+    ok = s == 1 || s == x.size(n - 1 - i);
+  }
+  TORCH_CHECK(ok, "statistics of shape ", param_sizes,
+              " cannot be collected from an input of shape ", x.sizes(),
+              " (the shape must be expandable to the input)");
+}
+
+}  // namespace
+
+MinMaxStats min_max_fused(const at::Tensor& input, at::IntArrayRef param_sizes) {
+  check_expandable(input, param_sizes);
+  const auto x = computable(input);
+  const BroadcastLayout layout(x, param_sizes);
+  int64_t num_params = 1;
+  for (int64_t s : param_sizes) num_params *= s;
+  MinMaxStats out;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "min_max_fused", [&] {
+    using T = scalar_t;
+    const ReductionPlan plan = plan_reduction(layout, num_params);
+    std::vector<Extremes<T>> acc(plan.rows * num_params);
+    std::vector<int64_t> nans(plan.rows, 0);
+    const T* xp = x.data_ptr<T>();
+    if (layout.numel() > 0) {
+      run_reduction(layout, plan, [&](int64_t begin, int64_t end, int64_t row) {
+        int64_t local = 0;
+        min_max_range(layout, xp, acc.data() + row * num_params, &local, begin, end);
+        // Shared-row plans run several tasks on row 0: add their counts atomically.
+        __atomic_fetch_add(&nans[row], local, __ATOMIC_RELAXED);
+      });
+    }
+    auto opts = at::TensorOptions().dtype(x.scalar_type());
+    out.min = at::empty(param_sizes, opts);
+    out.max = at::empty(param_sizes, opts);
+    out.finite_min = at::empty(param_sizes, opts);
+    out.finite_max = at::empty(param_sizes, opts);
+    T* mn = out.min.data_ptr<T>();
+    T* mx = out.max.data_ptr<T>();
+    T* fmn = out.finite_min.data_ptr<T>();
+    T* fmx = out.finite_max.data_ptr<T>();
+    for (int64_t p = 0; p < num_params; ++p) {
+      Extremes<T> e = acc[p];
+      for (int64_t r = 1; r < plan.rows; ++r) e.merge(acc[r * num_params + p]);
+      mn[p] = e.min;
+      mx[p] = e.max;
+      fmn[p] = e.finite_min;
+      fmx[p] = e.finite_max;
+    }
+    for (int64_t n : nans) out.nan_count += n;
+  });
+  const auto dtype = input.scalar_type();
+  if (out.min.scalar_type() != dtype) {
+    out.min = out.min.to(dtype);
+    out.max = out.max.to(dtype);
+    out.finite_min = out.finite_min.to(dtype);
+    out.finite_max = out.finite_max.to(dtype);
+  }
+  return out;
+}
+
+at::Tensor histogram_fused(const at::Tensor& input, at::IntArrayRef param_sizes,
+                           const at::Tensor& lo, const at::Tensor& hi, int64_t num_bins) {
+  TORCH_CHECK(num_bins >= 1, "`num_bins` must be >= 1, got ", num_bins);
+  check_expandable(input, param_sizes);
+  const auto x = computable(input);
+  const BroadcastLayout layout(x, param_sizes);
+  int64_t num_params = 1;
+  for (int64_t s : param_sizes) num_params *= s;
+  TORCH_CHECK(lo.numel() == num_params && hi.numel() == num_params, "histogram: lo/hi must have ",
+              num_params, " elements (shape ", param_sizes, "), got ", lo.numel(), " and ",
+              hi.numel());
+  at::Tensor out = at::zeros({num_params, num_bins}, at::kDouble);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "histogram_fused", [&] {
+    using T = scalar_t;
+    const auto lo_t = lo.to(x.scalar_type()).contiguous(),
+               hi_t = hi.to(x.scalar_type()).contiguous();
+    const int64_t row_size = num_params * num_bins;
+    const ReductionPlan plan = plan_reduction(layout, row_size);
+    std::vector<int64_t> counts(plan.rows * row_size, 0);
+    if (layout.numel() > 0) {
+      run_reduction(layout, plan, [&](int64_t begin, int64_t end, int64_t row) {
+        histogram_range(layout, x.data_ptr<T>(), lo_t.data_ptr<T>(), hi_t.data_ptr<T>(), num_bins,
+                        counts.data() + row * row_size, begin, end);
+      });
+    }
+    double* o = out.data_ptr<double>();
+    for (int64_t r = 0; r < plan.rows; ++r) {
+      for (int64_t k = 0; k < row_size; ++k) o[k] += static_cast<double>(counts[r * row_size + k]);
+    }
+  });
+  return out;
 }
 
 }  // namespace quantsim::kernels

@@ -54,18 +54,22 @@ MinMaxStats min_max_reference(const at::Tensor& x, at::IntArrayRef param_sizes) 
 at::Tensor histogram_reference(const at::Tensor& x, at::IntArrayRef param_sizes,
                                const at::Tensor& lo, const at::Tensor& hi, int64_t num_bins) {
   TORCH_CHECK(num_bins >= 1, "`num_bins` must be >= 1, got ", num_bins);
-  const auto rows = rows_by_parameter(x, param_sizes);
-  const auto lo_flat = lo.reshape({-1}), hi_flat = hi.reshape({-1});
-  auto out = at::zeros({rows.size(0), num_bins}, at::kDouble);
-  for (int64_t p = 0; p < rows.size(0); ++p) {
-    const auto row = rows[p];
-    const double l = lo_flat[p].item<double>(), h = hi_flat[p].item<double>();
-    auto hist = at::histc(row, num_bins, l, h).to(at::kDouble);  // NaN and out-of-range ignored
-    hist[0] += (row < lo_flat[p]).sum().item<double>();
-    hist[num_bins - 1] += (row > hi_flat[p]).sum().item<double>();
-    out[p] = hist;
+  auto rows = rows_by_parameter(x, param_sizes);
+  if (rows.scalar_type() == at::kHalf || rows.scalar_type() == at::kBFloat16) {
+    rows = rows.to(at::kFloat);
   }
-  return out;
+  const auto l = lo.reshape({-1, 1}).to(rows.scalar_type());
+  const auto h = hi.reshape({-1, 1}).to(rows.scalar_type());
+  // bin = trunc((v - lo) / (hi - lo) * B), right edge folded into the last bin; below lo: bin 0,
+  // above hi: last bin; NaN: no bin (weight 0).
+  auto bin = ((rows - l) / (h - l) * static_cast<double>(num_bins)).trunc();
+  bin = at::where(rows < l, at::zeros_like(bin), bin);
+  bin = at::where(rows > h, at::full_like(bin, num_bins - 1), bin);
+  bin = at::clamp_max(bin, num_bins - 1);
+  const auto is_nan = at::isnan(rows);
+  const auto index = at::where(is_nan, at::zeros_like(bin), bin).to(at::kLong);
+  const auto weight = (~is_nan).to(at::kDouble);
+  return at::zeros({rows.size(0), num_bins}, at::kDouble).scatter_add_(1, index, weight);
 }
 
 }  // namespace quantsim::kernels
