@@ -9,14 +9,14 @@
 
 #include <quantsim/quantsim.h>
 
+#include "run_times.h"
+
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
 #include <malloc.h>
 
 #include <cstdio>
-#include <map>
-#include <set>
 #include <string>
 
 namespace qs = quantsim;
@@ -149,62 +149,40 @@ void register_all() {
   }
 }
 
-// Keeps every run's time so that the summary can relate it to copy_ at the same thread count.
-class SummaryReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    // With --benchmark_repetitions the median represents a benchmark (this machine is shared
-    // and noisy); a single run represents itself.
-    for (const auto& r : runs) {
-      const bool median = r.run_type == Run::RT_Aggregate && r.aggregate_name == "median";
-      if (median || (r.run_type == Run::RT_Iteration && !medians_.count(r.run_name.str()))) {
-        times_[r.run_name.str()] = r.GetAdjustedRealTime();
+void print_summary(const quantsim::bench::RunTimes& times) {
+  struct Target {
+    const char* name;
+    double target;
+  };
+  const Target rows[] = {{"QDQ/per_tensor", 0.85},
+                         {"QDQ/per_channel", 0.75},
+                         {"QDQ/per_channel_last", 0.75},
+                         {"QDQ/blockwise", 0.75},
+                         {"Q/per_tensor", 0.0},
+                         {"Q/per_channel", 0.0},
+                         {"DQ/per_tensor", 0.0},
+                         {"DQ/per_channel", 0.0},
+                         {"QDQ_TrainStep/per_tensor", 0.3},
+                         {"QDQ_TrainStep/per_channel", 0.3},
+                         {"QDQ_TrainStep/blockwise", 0.3},
+                         {"TorchFakeQuant/per_tensor", 0.0},
+                         {"TorchFakeQuant/per_channel", 0.0}};
+  std::printf("\nSummary: time of Tensor::copy_ / time of the op (1.0 = memory-bandwidth limit)\n");
+  std::printf("%-28s %9s %9s %8s\n", "op", "1 thread", "2 threads", "target");
+  for (const auto& row : rows) {
+    std::printf("%-28s", row.name);
+    for (int t : {1, 2}) {
+      const double op = times.time(row.name, t), copy = times.time("Copy", t);
+      if (op > 0 && copy > 0) {
+        std::printf(" %9.2f", copy / op);
+      } else {
+        std::printf(" %9s", "-");
       }
-      if (median) medians_.insert(r.run_name.str());
     }
+    if (row.target > 0) std::printf("   >= %.2f", row.target);
+    std::printf("\n");
   }
-  void print_summary() const {
-    struct Target {
-      const char* name;
-      double target;
-    };
-    const Target rows[] = {{"QDQ/per_tensor", 0.85},
-                           {"QDQ/per_channel", 0.75},
-                           {"QDQ/per_channel_last", 0.75},
-                           {"QDQ/blockwise", 0.75},
-                           {"Q/per_tensor", 0.0},
-                           {"Q/per_channel", 0.0},
-                           {"DQ/per_tensor", 0.0},
-                           {"DQ/per_channel", 0.0},
-                           {"QDQ_TrainStep/per_tensor", 0.3},
-                           {"QDQ_TrainStep/per_channel", 0.3},
-                           {"QDQ_TrainStep/blockwise", 0.3},
-                           {"TorchFakeQuant/per_tensor", 0.0},
-                           {"TorchFakeQuant/per_channel", 0.0}};
-    std::printf(
-        "\nSummary: time of Tensor::copy_ / time of the op (1.0 = memory-bandwidth limit)\n");
-    std::printf("%-28s %9s %9s %8s\n", "op", "1 thread", "2 threads", "target");
-    for (const auto& row : rows) {
-      std::printf("%-28s", row.name);
-      for (int t : {1, 2}) {
-        const auto op = times_.find(std::string(row.name) + "/" + std::to_string(t) + "/real_time");
-        const auto copy = times_.find("Copy/" + std::to_string(t) + "/real_time");
-        if (op == times_.end() || copy == times_.end()) {
-          std::printf(" %9s", "-");
-        } else {
-          std::printf(" %9.2f", copy->second / op->second);
-        }
-      }
-      if (row.target > 0) std::printf("   >= %.2f", row.target);
-      std::printf("\n");
-    }
-  }
-
- private:
-  std::map<std::string, double> times_;
-  std::set<std::string> medians_;
-};
+}
 
 }  // namespace
 
@@ -218,9 +196,9 @@ int main(int argc, char** argv) {
       "GiB)\n");
   benchmark::Initialize(&argc, argv);
   register_all();
-  SummaryReporter reporter;
+  quantsim::bench::RecordingReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
-  reporter.print_summary();
+  print_summary(reporter.times);
   benchmark::Shutdown();
   return 0;
 }
