@@ -8,9 +8,17 @@
 #include <quantsim/affine/grouped_block_quantizer.h>
 #include <quantsim/affine/quantizer.h>
 #include <quantsim/analyzers/encoding_analyzer.h>
+#include <quantsim/analyzers/histogram.h>
 #include <quantsim/analyzers/min_max.h>
+#include <quantsim/analyzers/percentile.h>
+#include <quantsim/analyzers/sqnr.h>
 #include <quantsim/encoding.h>
 #include <quantsim/errors.h>
+#include <quantsim/floating/encoding.h>
+#include <quantsim/floating/format.h>
+#include <quantsim/floating/functional.h>
+#include <quantsim/floating/quantizer.h>
+#include <quantsim/logging.h>
 #include <quantsim/quantizer_base.h>
 #include <quantsim/tensor.h>
 #include <quantsim/version.h>

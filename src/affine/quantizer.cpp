@@ -1,7 +1,9 @@
 #include <quantsim/affine/functional.h>
 #include <quantsim/affine/quantizer.h>
 #include <quantsim/analyzers/min_max.h>
+#include <quantsim/analyzers/percentile.h>
 #include <quantsim/errors.h>
+#include <quantsim/logging.h>
 
 #include <ATen/ATen.h>
 #include <c10/util/irange.h>
@@ -241,7 +243,15 @@ AffineEncoding AffineQuantizerBase::forward_encoding(const at::Tensor& x) {
       const auto xb = block_size().empty()
                           ? x
                           : x.reshape(block_shapes(x.sizes(), shape(), block_size()).input);
-      const auto batch = encoding_analyzer()->update_stats(xb);
+      std::shared_ptr<const Statistics> batch;
+      try {
+        batch = encoding_analyzer()->update_stats(xb);
+      } catch (const std::invalid_argument& e) {
+        // The analyzer cannot tell which of many quantizers failed; the user needs to know.
+        throw std::invalid_argument(c10::str(kind(), "(shape=", at::IntArrayRef(shape()),
+                                             "): calibration batch of shape ", x.sizes(),
+                                             " rejected: ", e.what()));
+      }
       auto range =
           encoding_analyzer()->compute_encodings_from_stats(*batch, num_steps(), symmetric());
       mn = to_quantizer_shape(range.first.detach());
@@ -259,7 +269,19 @@ AffineEncoding AffineQuantizerBase::forward_encoding(const at::Tensor& x) {
 
 void AffineQuantizerBase::begin_calibration() { encoding_analyzer()->reset_stats(); }
 
+bool AffineQuantizerBase::set_percentile(double percentile) {
+  auto* analyzer = dynamic_cast<PercentileEncodingAnalyzer*>(encoding_analyzer().get());
+  if (analyzer == nullptr) return false;
+  analyzer->set_percentile(percentile);
+  return true;
+}
+
 void AffineQuantizerBase::end_calibration() {
+  // Once per calibration, however many batches held NaN (issue 3).
+  if (const int64_t nans = encoding_analyzer()->nan_count(); nans > 0) {
+    warn(c10::str(kind(), "(shape=", at::IntArrayRef(shape()), "): ", nans,
+                  " NaN value(s) seen during calibration were left out of the statistics"));
+  }
   std::pair<at::Tensor, at::Tensor> range;
   try {
     range = encoding_analyzer()->compute_encodings(num_steps(), symmetric());
@@ -273,9 +295,10 @@ void AffineQuantizerBase::end_calibration() {
       !at::isfinite(mn).all().item<bool>() || !at::isfinite(mx).all().item<bool>() ||
       (mn.abs() >= limit).any().item<bool>() || (mx.abs() >= limit).any().item<bool>();
   if (extreme) {
-    TORCH_WARN(kind(), ": calibrated range is non-finite or within 5% of the float32 limit (min ",
-               mn.min().item<double>(), ", max ", mx.max().item<double>(),
-               "); the input probably holds inf or NaN values");
+    warn(c10::str(kind(),
+                  ": calibrated range is non-finite or within 5% of the float32 limit (min ",
+                  mn.min().item<double>(), ", max ", mx.max().item<double>(),
+                  "); the input probably holds inf or NaN values"));
   }
   set_range(mn, mx);
 }

@@ -3,6 +3,8 @@
 
 #include <ATen/ATen.h>
 
+#include "kernels/statistics.h"
+
 #include <limits>
 
 namespace quantsim {
@@ -26,14 +28,22 @@ MinMaxEncodingAnalyzer::MinMaxEncodingAnalyzer(std::vector<int64_t> shape)
     : EncodingAnalyzer(std::move(shape)) {}
 
 std::shared_ptr<const Statistics> MinMaxEncodingAnalyzer::collect_stats(const at::Tensor& x) const {
-  const auto dims = reduction_dims(x);
+  reduction_dims(x);  // validates the shape with the analyzer's own message
   TORCH_CHECK(x.numel() > 0, "cannot collect min/max statistics of an empty tensor of shape ",
               x.sizes());
-  const auto xd = x.detach();
-  // amin/amax propagate NaN, like the reference's torch.minimum/maximum
-  auto mn = dims.empty() ? xd.clone() : at::amin(xd, dims);
-  auto mx = dims.empty() ? xd.clone() : at::amax(xd, dims);
-  return std::make_shared<MinMaxStatistics>(mn.reshape(shape()), mx.reshape(shape()));
+  // One pass over x: min/max over the non-NaN values, NaN counted (see docs/differences.md).
+  auto s = kernels::min_max_fused(x.detach(), shape());
+  // A slice of only NaN has min = +inf > max = -inf; its "range" would silently become [0, 0].
+  const auto empty = (s.min > s.max).reshape({-1});
+  if (empty.any().item<bool>()) {
+    const auto first = empty.nonzero()[0][0].item<int64_t>();
+    QS_CHECK_ARG(false, "Input tensor cannot contain only NaN values: slice ", first,
+                 " of the min/max statistics of shape ", at::IntArrayRef(shape()),
+                 " holds no value other than NaN (input shape ", x.sizes(), ")");
+  }
+  auto stats = std::make_shared<MinMaxStatistics>(s.min.reshape(shape()), s.max.reshape(shape()));
+  stats->nan_count = s.nan_count;
+  return stats;
 }
 
 std::shared_ptr<const Statistics> MinMaxEncodingAnalyzer::update_stats(const at::Tensor& x) {
@@ -41,9 +51,12 @@ std::shared_ptr<const Statistics> MinMaxEncodingAnalyzer::update_stats(const at:
   if (!stats_) {
     stats_ = batch;
   } else {
-    stats_ = std::make_shared<MinMaxStatistics>(at::minimum(stats_->min, batch->min),
-                                                at::maximum(stats_->max, batch->max));
+    auto merged = std::make_shared<MinMaxStatistics>(at::minimum(stats_->min, batch->min),
+                                                     at::maximum(stats_->max, batch->max));
+    merged->nan_count = stats_->nan_count + batch->nan_count;
+    stats_ = std::move(merged);
   }
+  nan_count_ += batch->nan_count;
   return batch;
 }
 

@@ -18,6 +18,7 @@ namespace qs = quantsim;
 using qs::MinMaxEncodingAnalyzer;
 using qs::testing::all_close;
 using qs::testing::f32;
+using qs::testing::f32_2d;
 using qs::testing::scalar;
 
 namespace {
@@ -78,10 +79,31 @@ TEST(MinMaxEncodingAnalyzer, Check25InfinityClipsToTheLargestFloat) {
       range_is(encodings_of(f32({-kInf, kInf}), 255, true), -kFloatMax, kFloatMax, 0, 1e-7));
 }
 
-TEST(MinMaxEncodingAnalyzer, NanPropagates) {
-  const auto [mn, mx] = encodings_of(f32({1, std::nan(""), -2}), 255, false);
-  EXPECT_TRUE(mn.isnan().all().item<bool>());
-  EXPECT_TRUE(mx.isnan().all().item<bool>());
+// Deliberate difference (docs/differences.md): NaN is left out and counted, not propagated.
+TEST(MinMaxEncodingAnalyzer, NanIsSkippedAndCounted) {
+  MinMaxEncodingAnalyzer analyzer({});
+  analyzer.update_stats(f32({1, std::nan(""), -2}));
+  analyzer.update_stats(f32({std::nan(""), 0.5, std::nan("")}));
+  EXPECT_TRUE(range_is(analyzer.compute_encodings(255, false), -2, 1));
+  EXPECT_EQ(analyzer.nan_count(), 3);
+  // compute_dynamic_encodings accumulates nothing, NaN count included.
+  analyzer.compute_dynamic_encodings(f32({std::nan(""), 1}), 255, false);
+  EXPECT_EQ(analyzer.nan_count(), 3);
+  analyzer.reset_stats();
+  EXPECT_EQ(analyzer.nan_count(), 0);
+}
+
+// A slice of nothing but NaN has no range: an error, and the statistics so far are kept.
+// (A slice of only ±inf is fine: check 25 clips it to ±FLT_MAX.)
+TEST(MinMaxEncodingAnalyzer, AllNanSliceIsRejectedAndStatisticsKept) {
+  MinMaxEncodingAnalyzer analyzer({2, 1});
+  analyzer.update_stats(f32_2d({{-1, 1}, {0, 2}}));
+  EXPECT_THROW(analyzer.update_stats(f32_2d({{5, 6}, {std::nan(""), std::nan("")}})),
+               std::invalid_argument);
+  const auto [mn, mx] = analyzer.compute_encodings(255, false);
+  EXPECT_TRUE(all_close(mn, f32({-1, 0}).view({2, 1})));
+  EXPECT_TRUE(all_close(mx, f32({1, 2}).view({2, 1})));
+  EXPECT_EQ(analyzer.nan_count(), 0);
 }
 
 TEST(MinMaxEncodingAnalyzer, Check25Errors) {

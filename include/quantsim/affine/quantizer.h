@@ -87,6 +87,12 @@ class AffineQuantizerBase : public QuantizerBase {
   /// Shifts the grid to the other signedness (spec §1.1).
   void set_signed(bool is_signed);
 
+  /// Sets the clipping percentile of the quantizer's PercentileEncodingAnalyzer (spec §2.4);
+  /// std::invalid_argument for p outside [50, 100]. Returns false, changing nothing, when the
+  /// analyzer is of another kind (quantsim's set_percentile_value skips those too).
+  ///     q->set_percentile(99.9);
+  bool set_percentile(double percentile);
+
   /// Copies the range into min/max (broadcast) without recording gradients; marks initialized.
   void set_range(const at::Tensor& min, const at::Tensor& max);
   void set_range(double min, double max);
@@ -115,7 +121,9 @@ class AffineQuantizerBase : public QuantizerBase {
   at::Tensor offset_from(const at::Tensor& min, const at::Tensor& scale,
                          at::ScalarType dtype) const;
   /// The encoding a forward uses: the learned range, or inside compute_encodings() this batch's
-  /// range (detached). c10::Error when uninitialized outside calibration.
+  /// range (detached). c10::Error when uninitialized outside calibration; inside calibration,
+  /// std::invalid_argument naming this quantizer for a batch without usable values (the
+  /// statistics of the earlier batches are kept).
   AffineEncoding forward_encoding(const at::Tensor& x);
   /// Name used in messages ("QuantizeDequantize", ...).
   virtual const char* kind() const = 0;

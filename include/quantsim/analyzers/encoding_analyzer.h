@@ -15,6 +15,8 @@ namespace quantsim {
 class Statistics {
  public:
   virtual ~Statistics() = default;
+  /// NaN elements of the data these statistics describe; they are left out of the statistics.
+  int64_t nan_count = 0;
 };
 
 /// Range estimator of shape `shape()` (per-tensor `{}`, per-channel e.g. `{C, 1}`). The shape must
@@ -33,11 +35,18 @@ class EncodingAnalyzer {
   /// A deep copy (with the statistics gathered so far), for cloning the quantizer that owns it.
   virtual std::shared_ptr<EncodingAnalyzer> clone() const = 0;
 
-  /// Accumulates the statistics of x and returns those of this batch alone.
-  /// c10::Error if the shape is not expandable to x.
+  /// Accumulates the statistics of x and returns those of this batch alone. NaN values are left
+  /// out (and counted, see nan_count()). c10::Error if the shape is not expandable to x;
+  /// std::invalid_argument if a slice of x holds no usable value (no finite value for the
+  /// histogram analyzers, only NaN for MinMax), in which case the statistics gathered so far
+  /// are kept unchanged.
   virtual std::shared_ptr<const Statistics> update_stats(const at::Tensor& x) = 0;
-  /// Forgets every batch seen so far.
+  /// Forgets every batch seen so far (and the NaN count).
   virtual void reset_stats() = 0;
+  /// NaN values left out of the statistics by update_stats since the last reset_stats(), so that
+  /// the quantizer can report them once per calibration. A batch that update_stats rejected
+  /// does not count.
+  int64_t nan_count() const { return nan_count_; }
   /// (min, max) of `shape()` from the given statistics; std::invalid_argument for num_steps < 1.
   virtual std::pair<at::Tensor, at::Tensor> compute_encodings_from_stats(const Statistics& stats,
                                                                          int64_t num_steps,
@@ -58,6 +67,9 @@ class EncodingAnalyzer {
   /// Dims of x to reduce so that the result has `shape()` (left-padded with 1s), after checking
   /// that the shape is expandable to x.
   std::vector<int64_t> reduction_dims(const at::Tensor& x) const;
+
+  /// Maintained by update_stats / reset_stats of the concrete analyzers.
+  int64_t nan_count_ = 0;
 
  private:
   std::vector<int64_t> shape_;

@@ -6,14 +6,20 @@
 
 namespace quantsim {
 
-/// Running element-wise minimum and maximum (NaN propagates).
+/// Running element-wise minimum and maximum of the non-NaN values (±inf included).
 struct MinMaxStatistics : Statistics {
   at::Tensor min, max;
   MinMaxStatistics(at::Tensor mn, at::Tensor mx) : min(std::move(mn)), max(std::move(mx)) {}
 };
 
 /// Range = [min(x_min, 0), max(x_max, 0)], widened to at least EPS per step and made symmetric
-/// when asked, then clipped to the finite range of the dtype (spec §2.2).
+/// when asked, then clipped to the finite range of the dtype (spec §2.2). Unlike the reference,
+/// NaN values are skipped (and counted) instead of turning the encoding into NaN; ±inf clip to
+/// ±FLT_MAX as in the reference. A slice with nothing but NaN is std::invalid_argument.
+///
+///     qs::MinMaxEncodingAnalyzer a({});
+///     a.update_stats(torch::tensor({-1.f, NAN, 2.f}));
+///     auto [mn, mx] = a.compute_encodings(255, false);   // (-1, 2); a.nan_count() == 1
 class MinMaxEncodingAnalyzer : public EncodingAnalyzer {
  public:
   explicit MinMaxEncodingAnalyzer(std::vector<int64_t> shape);
@@ -24,7 +30,10 @@ class MinMaxEncodingAnalyzer : public EncodingAnalyzer {
   }
 
   std::shared_ptr<const Statistics> update_stats(const at::Tensor& x) override;
-  void reset_stats() override { stats_.reset(); }
+  void reset_stats() override {
+    stats_.reset();
+    nan_count_ = 0;
+  }
   std::pair<at::Tensor, at::Tensor> compute_encodings_from_stats(const Statistics& stats,
                                                                  int64_t num_steps,
                                                                  bool symmetric) const override;

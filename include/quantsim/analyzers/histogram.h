@@ -1,0 +1,91 @@
+#pragma once
+
+/// The histogram observer shared by the Percentile and SQNR analyzers (spec §2.3): one histogram
+/// per element of the analyzer shape, re-binned onto the union range as batches widen it.
+
+#include <quantsim/analyzers/encoding_analyzer.h>
+
+#include <memory>
+#include <vector>
+
+namespace quantsim {
+
+/// Histograms of H = numel(shape) slices (row h = element h of the shape, row-major).
+struct HistogramStatistics : Statistics {
+  /// (H, num_bins) float64 counts. ±inf values are counted in the first/last bin.
+  at::Tensor histogram;
+  /// (H, num_bins + 1) float32: edge i = i * float32((hi - lo) / num_bins) + lo, where
+  /// (lo, hi) = (min, max), or (min - 0.5, max + 0.5) when min == max.
+  at::Tensor bin_edges;
+  /// Of the analyzer shape, in the input's dtype: min/max over the finite values seen.
+  at::Tensor min, max;
+};
+
+/// Collects and merges per-slice histograms (spec §2.3).
+///
+/// Deliberate difference from the reference (docs/differences.md): from the second batch on the
+/// new data of histogram h is the channel-h slice for every shape, where the reference takes
+/// row h of reshape(x, (H, -1)).
+///
+///     qs::HistogramObserver observer({4}, /*num_bins=*/10);   // one histogram per x[..., i]
+///     auto batch = observer.collect_stats(x);
+///     observer.merge_stats(batch, x);
+class HistogramObserver {
+ public:
+  /// std::invalid_argument for num_bins < 1.
+  HistogramObserver(std::vector<int64_t> shape, int64_t num_bins);
+
+  const std::vector<int64_t>& shape() const { return shape_; }
+  int64_t num_bins() const { return num_bins_; }
+  int64_t num_histograms() const;
+
+  /// Histograms of x alone. c10::Error if the shape is not expandable to x; std::invalid_argument
+  /// if some slice holds no finite value (the reference's ValueError).
+  std::shared_ptr<HistogramStatistics> collect_stats(const at::Tensor& x) const;
+  /// Folds `batch` (collected from x) into the accumulated histograms: the old counts are
+  /// redistributed onto the bins of the union range (splitting a source bin that straddles two
+  /// destination bins in proportion to the overlap) and x is binned on that range.
+  void merge_stats(std::shared_ptr<const HistogramStatistics> batch, const at::Tensor& x);
+  void reset_stats() { stats_.reset(); }
+  /// The accumulated histograms, null before the first batch.
+  const std::shared_ptr<const HistogramStatistics>& stats() const { return stats_; }
+
+ private:
+  /// (H, B+1) float32 edges for per-histogram ranges (H,) (spec §2.3).
+  at::Tensor bin_edges(const at::Tensor& min, const at::Tensor& max) const;
+  /// The old counts re-binned onto (umin, umax); rows whose range did not grow are garbage.
+  at::Tensor redistribute(const HistogramStatistics& current, const at::Tensor& umin,
+                          const at::Tensor& umax) const;
+
+  std::vector<int64_t> shape_;
+  int64_t num_bins_;
+  std::shared_ptr<const HistogramStatistics> stats_;
+};
+
+/// Base of the analyzers whose statistics are HistogramStatistics (Percentile, SQNR).
+class HistogramEncodingAnalyzer : public EncodingAnalyzer {
+ public:
+  /// std::invalid_argument for num_bins < 1.
+  HistogramEncodingAnalyzer(std::vector<int64_t> shape, int64_t num_bins);
+
+  int64_t num_bins() const { return observer_.num_bins(); }
+
+  std::shared_ptr<const Statistics> update_stats(const at::Tensor& x) override;
+  void reset_stats() override {
+    observer_.reset_stats();
+    nan_count_ = 0;
+  }
+  std::shared_ptr<const Statistics> collect_stats(const at::Tensor& x) const override {
+    return observer_.collect_stats(x);
+  }
+  std::shared_ptr<const Statistics> accumulated_stats() const override { return observer_.stats(); }
+
+ protected:
+  /// `stats` as HistogramStatistics of this analyzer's shape and bin count; c10::Error otherwise.
+  const HistogramStatistics& histogram_stats(const Statistics& stats) const;
+
+ private:
+  HistogramObserver observer_;
+};
+
+}  // namespace quantsim

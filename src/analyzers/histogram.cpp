@@ -1,0 +1,170 @@
+// Histogram observer (spec §2.3). The per-element passes over the data run in the statistics
+// kernels; everything here works on (H, num_bins) tensors, all histograms at once.
+
+#include <quantsim/analyzers/histogram.h>
+#include <quantsim/errors.h>
+
+#include <ATen/ATen.h>
+
+#include "kernels/statistics.h"
+
+namespace quantsim {
+namespace {
+
+int64_t numel_of(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
+  return n;
+}
+
+// The reference bins `x.to(torch.float)`.
+at::Tensor as_float(const at::Tensor& x) {
+  const auto xd = x.detach();
+  return xd.scalar_type() == at::kFloat ? xd : xd.to(at::kFloat);
+}
+
+// trunc_int32((v - origin) / width), capped at num_bins - 1 as the reference does; the floor
+// at 0 only guards the index_add against garbage rows (NaN converts to INT_MIN).
+at::Tensor bin_index(const at::Tensor& v, const at::Tensor& origin, const at::Tensor& width,
+                     int64_t num_bins) {
+  return ((v - origin) / width).to(at::kInt).to(at::kLong).clamp(0, num_bins - 1);
+}
+
+}  // namespace
+
+HistogramObserver::HistogramObserver(std::vector<int64_t> shape, int64_t num_bins)
+    : shape_(std::move(shape)), num_bins_(num_bins) {
+  QS_CHECK_ARG(num_bins_ >= 1, "`num_bins` must be >= 1, got ", num_bins_);
+}
+
+int64_t HistogramObserver::num_histograms() const { return numel_of(shape_); }
+
+at::Tensor HistogramObserver::bin_edges(const at::Tensor& mn, const at::Tensor& mx) const {
+  // ±0.5 padding in the statistics' dtype, then float32, as the reference (spec §2.3, §8 item 2).
+  const auto same = mn == mx;
+  const auto lo = at::where(same, mn - 0.5, mn).to(at::kFloat);
+  const auto hi = at::where(same, mx + 0.5, mx).to(at::kFloat);
+  const auto step = (hi - lo) / num_bins_;
+  // i * step first, then + lo: two float32 roundings, as torch.arange(B + 1) * step + lo.
+  auto edges =
+      at::arange(num_bins_ + 1, lo.options()).unsqueeze(0) * step.unsqueeze(1) + lo.unsqueeze(1);
+  const auto first = edges.select(1, 0), last = edges.select(1, num_bins_);
+  const bool usable =
+      (at::isfinite(first) & at::isfinite(last) & (first < last)).all().item<bool>();
+  TORCH_CHECK(usable, "histogram range cannot be split into ", num_bins_,
+              " float32 bins (range too wide or too narrow): min ", mn.min().item<double>(),
+              ", max ", mx.max().item<double>());
+  return edges;
+}
+
+std::shared_ptr<HistogramStatistics> HistogramObserver::collect_stats(const at::Tensor& x) const {
+  const auto xd = x.detach();
+  auto mm = kernels::min_max_fused(xd, shape_);  // also validates the shape
+  // finite_min is +inf for a slice without any finite value.
+  const auto empty = at::isinf(mm.finite_min).reshape({-1});
+  if (xd.numel() == 0 || empty.any().item<bool>()) {
+    const int64_t first = xd.numel() == 0 ? 0 : empty.nonzero()[0][0].item<int64_t>();
+    QS_CHECK_ARG(false, "Input tensor cannot contain only infinite or only NaN values: histogram ",
+                 first, " of shape ", at::IntArrayRef(shape_), " has no finite value (input shape ",
+                 xd.sizes(), ")");
+  }
+  auto stats = std::make_shared<HistogramStatistics>();
+  stats->min = mm.finite_min.reshape(shape_);
+  stats->max = mm.finite_max.reshape(shape_);
+  stats->bin_edges = bin_edges(stats->min.reshape({-1}), stats->max.reshape({-1}));
+  // histc on (edges[0], edges[B]); values beyond (±inf, and finite values above an edges[B]
+  // rounded below max) land in the end bins.
+  stats->histogram =
+      kernels::histogram_fused(as_float(xd), shape_, stats->bin_edges.select(1, 0).reshape(shape_),
+                               stats->bin_edges.select(1, num_bins_).reshape(shape_), num_bins_);
+  stats->nan_count = mm.nan_count;
+  return stats;
+}
+
+at::Tensor HistogramObserver::redistribute(const HistogramStatistics& cur, const at::Tensor& umin,
+                                           const at::Tensor& umax) const {
+  const int64_t B = num_bins_, H = num_histograms();
+  const auto cmin = cur.min.reshape({-1, 1}), cmax = cur.max.reshape({-1, 1});
+  const auto dmin = umin.unsqueeze(1);
+  const auto dest_width = (umax - umin).unsqueeze(1) / B;
+  const auto src_width = (cmax - cmin) / B;
+  const auto src_start = cmin + src_width * at::arange(B, cmin.options()).unsqueeze(0);  // (H,B)
+  const auto dest_bin = bin_index(src_start, dmin, dest_width, B);
+  const auto dest_end = dmin + dest_width * (dest_bin + 1).to(cmin.scalar_type());
+  // The reference's counts are float32: the split is rounded in that precision.
+  const auto count_type = at::promote_types(cmin.scalar_type(), at::kFloat);
+  const auto counts = cur.histogram.to(count_type);
+  const auto split = at::round(((dest_end - src_start) / src_width).to(count_type) * counts);
+  auto moved = at::minimum(split, counts);
+  // A degenerate source range (all its finite values equal) has zero-width bins; the reference
+  // divides 0 by 0 there and fills the merged histogram with NaN. Each source bin moves whole to
+  // the destination bin of that value instead (docs/differences.md).
+  moved = at::where((src_width == 0).expand_as(moved), counts, moved);
+  const auto rest = counts - moved;  // 0 where the bin was not split
+  const auto other_bin = bin_index(src_start + dest_width, dmin, dest_width, B);
+
+  const auto row_base = at::arange(H, dest_bin.options()).unsqueeze(1) * B;
+  auto updates = at::zeros({H * B}, cur.histogram.options());
+  updates.index_add_(0, (row_base + dest_bin).reshape({-1}), moved.to(at::kDouble).reshape({-1}));
+  updates.index_add_(0, (row_base + other_bin).reshape({-1}), rest.to(at::kDouble).reshape({-1}));
+  return updates.view({H, B});
+}
+
+void HistogramObserver::merge_stats(std::shared_ptr<const HistogramStatistics> batch,
+                                    const at::Tensor& x) {
+  TORCH_CHECK(batch != nullptr, "merge_stats: no statistics given");
+  if (!stats_) {
+    stats_ = std::move(batch);
+    return;
+  }
+  const int64_t B = num_bins_;
+  const auto& cur = *stats_;
+  const auto cmin = cur.min.reshape({-1}), cmax = cur.max.reshape({-1});
+  const auto umin = at::minimum(batch->min.reshape({-1}), cmin);
+  const auto umax = at::maximum(batch->max.reshape({-1}), cmax);
+  const auto grown = (umin != cmin) | (umax != cmax);
+  auto carried = cur.histogram;
+  if (grown.any().item<bool>()) {
+    carried = at::where(grown.unsqueeze(1), redistribute(cur, umin, umax), cur.histogram);
+  }
+  auto merged = std::make_shared<HistogramStatistics>();
+  merged->min = umin.reshape(shape_);
+  merged->max = umax.reshape(shape_);
+  merged->bin_edges = bin_edges(umin, umax);
+  // The reference bins the new data with histc(x, B, umin, umax) and adds the ±inf counts to the
+  // end bins; no finite value lies outside [umin, umax], so the kernel's out-of-range rule does
+  // exactly that. A still-degenerate range uses its padded edges (histc cannot bin on [c, c]).
+  const auto lo32 = umin.to(at::kFloat), hi32 = umax.to(at::kFloat);
+  const auto spread = lo32 < hi32;
+  const auto lo = at::where(spread, lo32, merged->bin_edges.select(1, 0));
+  const auto hi = at::where(spread, hi32, merged->bin_edges.select(1, B));
+  merged->histogram =
+      kernels::histogram_fused(as_float(x), shape_, lo.reshape(shape_), hi.reshape(shape_), B) +
+      carried;
+  merged->nan_count = cur.nan_count + batch->nan_count;
+  stats_ = std::move(merged);
+}
+
+HistogramEncodingAnalyzer::HistogramEncodingAnalyzer(std::vector<int64_t> shape, int64_t num_bins)
+    : EncodingAnalyzer(shape), observer_(std::move(shape), num_bins) {}
+
+std::shared_ptr<const Statistics> HistogramEncodingAnalyzer::update_stats(const at::Tensor& x) {
+  reduction_dims(x);  // the analyzer's shape message before any work
+  auto batch = observer_.collect_stats(x);
+  observer_.merge_stats(batch, x);
+  nan_count_ += batch->nan_count;
+  return batch;
+}
+
+const HistogramStatistics& HistogramEncodingAnalyzer::histogram_stats(
+    const Statistics& stats) const {
+  const auto* s = dynamic_cast<const HistogramStatistics*>(&stats);
+  TORCH_CHECK(s != nullptr, "histogram analyzers need HistogramStatistics");
+  TORCH_CHECK(s->histogram.dim() == 2 && s->histogram.size(0) == observer_.num_histograms() &&
+                  s->histogram.size(1) == num_bins(),
+              "statistics hold histograms of shape ", s->histogram.sizes(), ", expected (",
+              observer_.num_histograms(), ", ", num_bins(), ")");
+  return *s;
+}
+
+}  // namespace quantsim
