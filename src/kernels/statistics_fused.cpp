@@ -125,18 +125,68 @@ inline int64_t bin_of(T v, T lo, T hi, int64_t bins) {
   return pos >= bins ? bins - 1 : pos;
 }
 
+// bin_of for a whole run with one range, written with selects only so that it vectorises:
+// the same arithmetic, then the end-bin rules; NaN gets the extra index `bins`.
+template <typename T>
+__attribute__((always_inline)) inline int32_t run_bin(T v, T lo, T hi, T width, T fbins,
+                                                      int64_t bins) {
+  T p = (v - lo) / width * fbins;
+  p = p >= fbins ? fbins - T(1) : p;  // the right edge belongs to the last bin
+  p = v < lo ? T(0) : p;
+  p = v > hi ? fbins - T(1) : p;
+  p = v != v ? fbins : p;
+  return static_cast<int32_t>(p);
+  (void)bins;
+}
+
 template <typename T>
 QS_VECTORIZE void histogram_range(const BroadcastLayout& layout, const T* x, const T* lo,
                                   const T* hi, int64_t bins, int64_t* counts, int64_t begin,
                                   int64_t end) {
+  constexpr int64_t kTile = 1024;
+  constexpr int kSubs =
+      4;  // interleaved sub-histograms: repeated bins do not serialise on one counter
+  alignas(64) int32_t index[kTile];
+  std::vector<uint32_t> sub;
   for (RowCursor row(layout, begin, end); !row.done(); row.next()) {
     const T* xr = x + row.offset();
     const int64_t len = row.length(), poff = row.param_offset(), ps = row.param_stride();
-    for (int64_t i = 0; i < len; ++i) {
-      const T v = xr[i];
-      if (v != v) continue;  // NaN
-      const int64_t p = poff + i * ps;
-      ++counts[p * bins + bin_of(v, lo[p], hi[p], bins)];
+    if (ps != 0) {
+      for (int64_t i = 0; i < len; ++i) {
+        const T v = xr[i];
+        if (v != v) continue;  // NaN
+        const int64_t p = poff + i * ps;
+        ++counts[p * bins + bin_of(v, lo[p], hi[p], bins)];
+      }
+      continue;
+    }
+    const T l = lo[poff], h = hi[poff], width = h - l, fbins = static_cast<T>(bins);
+    int64_t* row_counts = counts + poff * bins;
+    const int64_t stride = bins + 1;  // slot `bins` collects NaN
+    // Sub-histograms pay off on long runs; uint32 counts are flushed before they could wrap.
+    const bool use_subs = len >= kSubs * bins;
+    for (int64_t t0 = 0; t0 < len; t0 += kTile) {
+      if (use_subs && (t0 % (int64_t{1} << 30)) == 0) {
+        for (int k = 0; k < kSubs && !sub.empty(); ++k) {
+          for (int64_t b = 0; b < bins; ++b) row_counts[b] += sub[k * stride + b];
+        }
+        sub.assign(kSubs * stride, 0);
+      }
+      const int64_t n = std::min(kTile, len - t0);
+      for (int64_t i = 0; i < n; ++i) index[i] = run_bin(xr[t0 + i], l, h, width, fbins, bins);
+      if (use_subs) {
+        for (int64_t i = 0; i < n; ++i) ++sub[(i % kSubs) * stride + index[i]];
+      } else {
+        for (int64_t i = 0; i < n; ++i) {
+          if (index[i] < bins) ++row_counts[index[i]];
+        }
+      }
+    }
+    if (use_subs) {
+      for (int k = 0; k < kSubs; ++k) {
+        for (int64_t b = 0; b < bins; ++b) row_counts[b] += sub[k * stride + b];
+      }
+      sub.clear();
     }
   }
 }
