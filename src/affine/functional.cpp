@@ -88,13 +88,9 @@ void check_floating(const at::Tensor& t, const char* name, const char* op) {
 
 void check_expandable(at::IntArrayRef param, at::IntArrayRef input, const char* name,
                       const char* op) {
-  bool ok = param.size() <= input.size();
-  for (size_t i = 0; ok && i < param.size(); ++i) {
-    const int64_t p = param[param.size() - 1 - i];
-    ok = p == 1 || p == input[input.size() - 1 - i];
-  }
-  TORCH_CHECK(ok, op, ": `", name, "` of shape ", param, " is not expandable to the input shape ",
-              input, " (each dim, right-aligned, must be 1 or equal)");
+  TORCH_CHECK(at::is_expandable_to(param, input), op, ": `", name, "` of shape ", param,
+              " is not expandable to the input shape ", input,
+              " (each dim, right-aligned, must be 1 or equal)");
 }
 
 /// The common shape of scale and offset, checked against the input (blockwise: the block view).

@@ -6,6 +6,7 @@
 #include <quantsim/logging.h>
 
 #include <ATen/ATen.h>
+#include <ATen/ExpandUtils.h>
 #include <c10/util/irange.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
@@ -34,15 +35,6 @@ int64_t numel_of(const std::vector<int64_t>& shape) {
   return n;
 }
 
-bool expandable(at::IntArrayRef from, at::IntArrayRef to) {
-  if (from.size() > to.size()) return false;
-  for (size_t i = 0; i < from.size(); ++i) {
-    const int64_t f = from[from.size() - 1 - i];
-    if (f != 1 && f != to[to.size() - 1 - i]) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 AffineQuantizerBase::AffineQuantizerBase(QuantizerOptions options) : options_(std::move(options)) {
@@ -55,8 +47,8 @@ AffineQuantizerBase::AffineQuantizerBase(QuantizerOptions options) : options_(st
   if (!encoding_analyzer()) {
     options_.encoding_analyzer(std::make_shared<MinMaxEncodingAnalyzer>(default_analyzer_shape()));
   } else if (block_size().empty()) {
-    TORCH_CHECK(expandable(encoding_analyzer()->shape(), shape()), "encoding analyzer shape ",
-                at::IntArrayRef(encoding_analyzer()->shape()),
+    TORCH_CHECK(at::is_expandable_to(encoding_analyzer()->shape(), shape()),
+                "encoding analyzer shape ", at::IntArrayRef(encoding_analyzer()->shape()),
                 " is not expandable to the quantizer shape ", at::IntArrayRef(shape()));
   }
 }

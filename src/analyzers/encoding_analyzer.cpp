@@ -1,6 +1,8 @@
 #include <quantsim/analyzers/encoding_analyzer.h>
 #include <quantsim/errors.h>
 
+#include <ATen/ExpandUtils.h>
+
 namespace quantsim {
 
 EncodingAnalyzer::EncodingAnalyzer(std::vector<int64_t> shape) : shape_(std::move(shape)) {
@@ -26,13 +28,8 @@ std::pair<at::Tensor, at::Tensor> EncodingAnalyzer::compute_dynamic_encodings(
 
 std::vector<int64_t> EncodingAnalyzer::reduction_dims(const at::Tensor& x) const {
   const auto n = static_cast<int64_t>(shape_.size());
-  bool ok = n <= x.dim();
-  for (int64_t i = 0; ok && i < n; ++i) {
-    const int64_t s = shape_[n - 1 - i];
-    ok = s == 1 || s == x.size(x.dim() - 1 - i);
-  }
-  TORCH_CHECK(ok, "encoding analyzer of shape ", at::IntArrayRef(shape_),
-              " cannot reduce an input of shape ", x.sizes(),
+  TORCH_CHECK(at::is_expandable_to(shape_, x.sizes()), "encoding analyzer of shape ",
+              at::IntArrayRef(shape_), " cannot reduce an input of shape ", x.sizes(),
               " (the shape must be expandable to the input)");
   std::vector<int64_t> dims;
   for (int64_t d = 0; d < x.dim(); ++d) {

@@ -8,6 +8,7 @@
 
 #include "kernels/affine.h"
 #include "kernels/iteration.h"
+#include "kernels/vectorize.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
@@ -15,12 +16,6 @@
 
 #include <cmath>
 #include <vector>
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#define QS_VECTORIZE __attribute__((target_clones("avx2", "default")))
-#else
-#define QS_VECTORIZE
-#endif
 
 namespace quantsim::kernels {
 namespace {

@@ -22,6 +22,9 @@ struct MinMaxStats {
   int64_t nan_count = 0;              ///< NaN elements in the whole tensor
 };
 
+/// c10::Error unless `param_sizes` is expandable to x's shape.
+void check_statistics_shape(const at::Tensor& x, at::IntArrayRef param_sizes);
+
 MinMaxStats min_max_fused(const at::Tensor& x, at::IntArrayRef param_sizes);
 MinMaxStats min_max_reference(const at::Tensor& x, at::IntArrayRef param_sizes);
 

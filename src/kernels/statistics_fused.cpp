@@ -4,6 +4,7 @@
 
 #include "kernels/iteration.h"
 #include "kernels/statistics.h"
+#include "kernels/vectorize.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
@@ -12,12 +13,6 @@
 #include <cstring>
 #include <limits>
 #include <vector>
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#define QS_VECTORIZE __attribute__((target_clones("avx2", "default")))
-#else
-#define QS_VECTORIZE
-#endif
 
 namespace quantsim::kernels {
 namespace {
@@ -201,22 +196,10 @@ at::Tensor computable(const at::Tensor& x) {
   return t == at::kHalf || t == at::kBFloat16 ? x.to(at::kFloat) : dense(x);
 }
 
-void check_expandable(const at::Tensor& x, at::IntArrayRef param_sizes) {
-  const int64_t n = x.dim(), pdim = static_cast<int64_t>(param_sizes.size());
-  bool ok = pdim <= n;
-  for (int64_t i = 0; ok && i < pdim; ++i) {
-    const int64_t s = param_sizes[pdim - 1 - i];
-    ok = s == 1 || s == x.size(n - 1 - i);
-  }
-  TORCH_CHECK(ok, "statistics of shape ", param_sizes,
-              " cannot be collected from an input of shape ", x.sizes(),
-              " (the shape must be expandable to the input)");
-}
-
 }  // namespace
 
 MinMaxStats min_max_fused(const at::Tensor& input, at::IntArrayRef param_sizes) {
-  check_expandable(input, param_sizes);
+  check_statistics_shape(input, param_sizes);
   const auto x = computable(input);
   const BroadcastLayout layout(x, param_sizes);
   int64_t num_params = 1;
@@ -268,7 +251,7 @@ MinMaxStats min_max_fused(const at::Tensor& input, at::IntArrayRef param_sizes) 
 at::Tensor histogram_fused(const at::Tensor& input, at::IntArrayRef param_sizes,
                            const at::Tensor& lo, const at::Tensor& hi, int64_t num_bins) {
   TORCH_CHECK(num_bins >= 1, "`num_bins` must be >= 1, got ", num_bins);
-  check_expandable(input, param_sizes);
+  check_statistics_shape(input, param_sizes);
   const auto x = computable(input);
   const BroadcastLayout layout(x, param_sizes);
   int64_t num_params = 1;

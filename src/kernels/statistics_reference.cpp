@@ -3,6 +3,7 @@
 #include "kernels/statistics.h"
 
 #include <ATen/ATen.h>
+#include <ATen/ExpandUtils.h>
 
 #include <limits>
 #include <vector>
@@ -12,15 +13,8 @@ namespace {
 
 // x permuted so that the parameter dims come first, viewed as (P, slice): row p = parameter p.
 at::Tensor rows_by_parameter(const at::Tensor& x, at::IntArrayRef param_sizes) {
+  check_statistics_shape(x, param_sizes);
   const int64_t n = x.dim(), pdim = static_cast<int64_t>(param_sizes.size());
-  bool ok = pdim <= n;
-  for (int64_t i = 0; ok && i < pdim; ++i) {
-    const int64_t s = param_sizes[pdim - 1 - i];
-    ok = s == 1 || s == x.size(n - 1 - i);
-  }
-  TORCH_CHECK(ok, "statistics of shape ", param_sizes,
-              " cannot be collected from an input of shape ", x.sizes(),
-              " (the shape must be expandable to the input)");
   std::vector<int64_t> kept, reduced;
   for (int64_t d = 0; d < n; ++d) {
     const int64_t i = d - (n - pdim);
@@ -34,6 +28,12 @@ at::Tensor rows_by_parameter(const at::Tensor& x, at::IntArrayRef param_sizes) {
 }
 
 }  // namespace
+
+void check_statistics_shape(const at::Tensor& x, at::IntArrayRef param_sizes) {
+  TORCH_CHECK(at::is_expandable_to(param_sizes, x.sizes()), "statistics of shape ", param_sizes,
+              " cannot be collected from an input of shape ", x.sizes(),
+              " (the shape must be expandable to the input)");
+}
 
 MinMaxStats min_max_reference(const at::Tensor& x, at::IntArrayRef param_sizes) {
   const auto rows = rows_by_parameter(x, param_sizes);

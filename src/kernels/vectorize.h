@@ -1,0 +1,11 @@
+#pragma once
+
+// QS_VECTORIZE marks a kernel loop function to be compiled twice, for AVX2 and for the baseline
+// x86-64, the variant chosen when the library is loaded (GCC target_clones). Everything the loop
+// calls must be inlined into it to benefit (helpers are `always_inline`, loops take no callbacks).
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define QS_VECTORIZE __attribute__((target_clones("avx2", "default")))
+#else
+#define QS_VECTORIZE
+#endif
