@@ -1,8 +1,11 @@
+#include <quantsim/logging.h>
 #include <quantsim/quantizer_base.h>
 
 #include <torch/serialize/archive.h>
 
 #include <exception>
+#include <sstream>
+#include <stdexcept>
 
 namespace quantsim {
 
@@ -32,6 +35,30 @@ CalibrationGuard QuantizerBase::compute_encodings() { return CalibrationGuard(th
 void QuantizerBase::compute_encodings(const std::function<void()>& run) {
   auto calibrating = compute_encodings();
   run();
+}
+
+std::string QuantizerBase::description() const {
+  std::ostringstream stream;
+  pretty_print(stream);
+  return stream.str();
+}
+
+std::shared_ptr<const Statistics> QuantizerBase::observe(EncodingAnalyzer& analyzer,
+                                                         const at::Tensor& x) const {
+  try {
+    return analyzer.update_stats(x);
+  } catch (const std::invalid_argument& e) {
+    // The analyzer cannot tell which of a model's many quantizers failed; the user needs to.
+    throw std::invalid_argument(c10::str(description(), ": calibration batch of shape ", x.sizes(),
+                                         " rejected: ", e.what()));
+  }
+}
+
+void QuantizerBase::report_nan(const EncodingAnalyzer& analyzer) const {
+  if (const int64_t nans = analyzer.nan_count(); nans > 0) {
+    warn(c10::str(description(), ": ", nans,
+                  " NaN value(s) seen during calibration were left out of the statistics"));
+  }
 }
 
 void QuantizerBase::track_parameter(const std::string& name) {

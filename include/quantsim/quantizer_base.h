@@ -3,6 +3,7 @@
 /// `QuantizerBase`: what every quantizer module shares: initialization tracking (spec §1.9),
 /// `allow_overwrite`, the `compute_encodings()` calibration guard and legacy encodings.
 
+#include <quantsim/analyzers/encoding_analyzer.h>
 #include <quantsim/encoding.h>
 
 #include <torch/nn/module.h>
@@ -70,6 +71,14 @@ class QuantizerBase : public virtual torch::nn::Module {
   virtual void begin_calibration() = 0;
   /// Called when a calibration scope closes normally (set the range from the statistics).
   virtual void end_calibration() = 0;
+
+  /// The quantizer as it prints (pretty_print), for messages that must say which one failed.
+  std::string description() const;
+  /// analyzer.update_stats(x); a batch the analyzer rejects (std::invalid_argument, e.g. no
+  /// finite value) is rethrown naming this quantizer. The analyzer keeps its earlier statistics.
+  std::shared_ptr<const Statistics> observe(EncodingAnalyzer& analyzer, const at::Tensor& x) const;
+  /// Warns once, through quantsim::warn, with the NaN values the analyzer left out since its reset.
+  void report_nan(const EncodingAnalyzer& analyzer) const;
 
   /// Starts tracking the registered parameter `name` as uninitialized.
   void track_parameter(const std::string& name);

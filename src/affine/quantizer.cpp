@@ -235,15 +235,7 @@ AffineEncoding AffineQuantizerBase::forward_encoding(const at::Tensor& x) {
       const auto xb = block_size().empty()
                           ? x
                           : x.reshape(block_shapes(x.sizes(), shape(), block_size()).input);
-      std::shared_ptr<const Statistics> batch;
-      try {
-        batch = encoding_analyzer()->update_stats(xb);
-      } catch (const std::invalid_argument& e) {
-        // The analyzer cannot tell which of many quantizers failed; the user needs to know.
-        throw std::invalid_argument(c10::str(kind(), "(shape=", at::IntArrayRef(shape()),
-                                             "): calibration batch of shape ", x.sizes(),
-                                             " rejected: ", e.what()));
-      }
+      const auto batch = observe(*encoding_analyzer(), xb);
       auto range =
           encoding_analyzer()->compute_encodings_from_stats(*batch, num_steps(), symmetric());
       mn = to_quantizer_shape(range.first.detach());
@@ -269,11 +261,7 @@ bool AffineQuantizerBase::set_percentile(double percentile) {
 }
 
 void AffineQuantizerBase::end_calibration() {
-  // Once per calibration, however many batches held NaN (issue 3).
-  if (const int64_t nans = encoding_analyzer()->nan_count(); nans > 0) {
-    warn(c10::str(kind(), "(shape=", at::IntArrayRef(shape()), "): ", nans,
-                  " NaN value(s) seen during calibration were left out of the statistics"));
-  }
+  report_nan(*encoding_analyzer());  // once per calibration, however many batches held NaN
   std::pair<at::Tensor, at::Tensor> range;
   try {
     range = encoding_analyzer()->compute_encodings(num_steps(), symmetric());

@@ -85,7 +85,7 @@ void FloatQuantizeDequantizeImpl::set_legacy_encodings(const nlohmann::json& enc
 at::Tensor FloatQuantizeDequantizeImpl::forward(const at::Tensor& x) {
   // An empty batch has no statistics (and nothing to quantize).
   if (is_calibrating() && encoding_analyzer() && x.numel() > 0) {
-    const auto batch = encoding_analyzer()->update_stats(x);
+    const auto batch = observe(*encoding_analyzer(), x);
     const auto range =
         encoding_analyzer()->compute_encodings_from_stats(*batch, num_steps(), /*symmetric=*/false);
     const auto absmax = at::maximum(range.first.abs(), range.second.abs())
@@ -107,6 +107,7 @@ void FloatQuantizeDequantizeImpl::begin_calibration() {
 
 void FloatQuantizeDequantizeImpl::end_calibration() {
   if (!encoding_analyzer()) return;
+  report_nan(*encoding_analyzer());  // once per calibration, however many batches held NaN
   std::pair<at::Tensor, at::Tensor> range;
   try {
     range = encoding_analyzer()->compute_encodings(num_steps(), /*symmetric=*/false);

@@ -4,6 +4,7 @@
 #include <quantsim/analyzers/min_max.h>
 #include <quantsim/floating/functional.h>
 #include <quantsim/floating/quantizer.h>
+#include <quantsim/logging.h>
 
 #include <torch/torch.h>
 
@@ -465,4 +466,30 @@ TEST(FloatQuantizer, NamedE5M2DiffersFromTheReferenceGridOnlyBelow2ToMinus14) {
   torch::manual_seed(2);
   const auto x = torch::cat({torch::rand({500}) * 60000, torch::rand({500}) * 1e-3 + 6.2e-5});
   EXPECT_TRUE(bitwise_equal(ocp(x), reference(x)));  // x >= 6.2e-5 > 2^-14
+}
+
+// Issue 3: NaN is left out of the float quantizer's statistics and reported once per calibration;
+// a batch with nothing usable is rejected naming the quantizer, and calibration goes on.
+TEST(FloatQuantizer, NaNIsReportedOnceAndAnUnusableBatchNamesTheQuantizer) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<std::string> seen;
+  qs::ScopedWarningHandler capture([&](const std::string& m) { seen.push_back(m); });
+  auto q = e4m3_with_minmax();
+  {
+    auto calibrating = q->compute_encodings();
+    q(f32({-3, nan, 1}));
+    q(f32({nan, 2.5, nan}));
+    try {
+      q(f32({nan, nan}));
+      ADD_FAILURE() << "expected std::invalid_argument";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("FloatQuantizeDequantize(exponent_bits=4"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  ASSERT_EQ(seen.size(), 1u);
+  // 1 + 2: the rejected batch contributes nothing, not even its NaN count.
+  EXPECT_NE(seen[0].find(" 3 NaN"), std::string::npos) << seen[0];
+  EXPECT_EQ(q->maxval.item<float>(), 3.f);  // max(|-3|, |2.5|): the rejected batch left no trace
 }
