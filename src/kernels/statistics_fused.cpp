@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 namespace quantsim::kernels {
@@ -25,10 +26,13 @@ struct Extremes {
   T finite_min = std::numeric_limits<T>::infinity();
   T finite_max = -std::numeric_limits<T>::infinity();
 
-  // `a < b ? a : b` keeps b when a is NaN: NaN never enters.
+  // `a < b ? a : b` keeps b when a is NaN: NaN never enters. The finite extremes are tracked
+  // only when asked (kFinite): without infinities in the data they equal min and max.
+  template <bool kFinite>
   void add(T v) {
     min = v < min ? v : min;
     max = v > max ? v : max;
+    if (!kFinite) return;
     const bool finite = v >= -std::numeric_limits<T>::max() && v <= std::numeric_limits<T>::max();
     finite_min = finite && v < finite_min ? v : finite_min;
     finite_max = finite && v > finite_max ? v : finite_max;
@@ -45,11 +49,11 @@ struct Extremes {
 // Extremes of a contiguous run, with the NaN count. The float32 version keeps eight independent
 // lanes in vector registers (the compiler does not vectorise a min reduction by itself, because
 // of NaN and signed-zero rules that the lanes respect).
-template <typename T>
+template <bool kFinite, typename T>
 __attribute__((always_inline)) inline void reduce_run(const T* x, int64_t n, Extremes<T>& e,
                                                       int64_t& nans) {
   for (int64_t i = 0; i < n; ++i) {
-    e.add(x[i]);
+    e.template add<kFinite>(x[i]);
     nans += x[i] != x[i];
   }
 }
@@ -57,9 +61,9 @@ __attribute__((always_inline)) inline void reduce_run(const T* x, int64_t n, Ext
 using f32x8 = float __attribute__((vector_size(32)));
 using i32x8 = int32_t __attribute__((vector_size(32)));
 
-template <>
-__attribute__((always_inline)) inline void reduce_run<float>(const float* x, int64_t n,
-                                                             Extremes<float>& e, int64_t& nans) {
+template <bool kFinite>
+__attribute__((always_inline)) inline void reduce_run(const float* x, int64_t n, Extremes<float>& e,
+                                                      int64_t& nans) {
   constexpr float kInf = std::numeric_limits<float>::infinity();
   constexpr float kMax = std::numeric_limits<float>::max();
   f32x8 mn = kInf - f32x8{}, mx = -kInf - f32x8{}, fmn = mn, fmx = mx;
@@ -71,11 +75,13 @@ __attribute__((always_inline)) inline void reduce_run<float>(const float* x, int
     std::memcpy(&v, x + i, sizeof(v));
     mn = v < mn ? v : mn;
     mx = v > mx ? v : mx;
-    const i32x8 finite = (v >= -kMax) & (v <= kMax);
-    const f32x8 low = finite ? v : pos_inf;
-    const f32x8 high = finite ? v : neg_inf;
-    fmn = low < fmn ? low : fmn;
-    fmx = high > fmx ? high : fmx;
+    if (kFinite) {
+      const i32x8 finite = (v >= -kMax) & (v <= kMax);
+      const f32x8 low = finite ? v : pos_inf;
+      const f32x8 high = finite ? v : neg_inf;
+      fmn = low < fmn ? low : fmn;
+      fmx = high > fmx ? high : fmx;
+    }
     nan_lanes -= (v != v);  // -1 per NaN
   }
   for (int l = 0; l < 8; ++l) {
@@ -83,12 +89,12 @@ __attribute__((always_inline)) inline void reduce_run<float>(const float* x, int
     nans += nan_lanes[l];
   }
   for (; i < n; ++i) {
-    e.add(x[i]);
+    e.template add<kFinite>(x[i]);
     nans += x[i] != x[i];
   }
 }
 
-template <typename T>
+template <typename T, bool kFinite>
 QS_VECTORIZE void min_max_range(const BroadcastLayout& layout, const T* x, Extremes<T>* acc,
                                 int64_t* nans, int64_t begin, int64_t end) {
   int64_t nan_count = 0;
@@ -96,10 +102,10 @@ QS_VECTORIZE void min_max_range(const BroadcastLayout& layout, const T* x, Extre
     const T* xr = x + row.offset();
     const int64_t len = row.length(), poff = row.param_offset(), ps = row.param_stride();
     if (ps == 0) {
-      reduce_run(xr, len, acc[poff], nan_count);
+      reduce_run<kFinite>(xr, len, acc[poff], nan_count);
     } else {
       for (int64_t i = 0; i < len; ++i) {
-        acc[poff + i * ps].add(xr[i]);
+        acc[poff + i * ps].template add<kFinite>(xr[i]);
         nan_count += xr[i] != xr[i];
       }
     }
@@ -208,16 +214,42 @@ MinMaxStats min_max_fused(const at::Tensor& input, at::IntArrayRef param_sizes) 
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "min_max_fused", [&] {
     using T = scalar_t;
     const ReductionPlan plan = plan_reduction(layout, num_params);
-    std::vector<Extremes<T>> acc(plan.rows * num_params);
-    std::vector<int64_t> nans(plan.rows, 0);
+    std::vector<Extremes<T>> acc;
+    std::vector<int64_t> nans;
     const T* xp = x.data_ptr<T>();
-    if (layout.numel() > 0) {
+    auto run = [&](auto finite) {
+      acc.assign(plan.rows * num_params, Extremes<T>{});
+      nans.assign(plan.rows, 0);
+      if (layout.numel() == 0) return;
       run_reduction(layout, plan, [&](int64_t begin, int64_t end, int64_t row) {
         int64_t local = 0;
-        min_max_range(layout, xp, acc.data() + row * num_params, &local, begin, end);
+        min_max_range<T, decltype(finite)::value>(layout, xp, acc.data() + row * num_params, &local,
+                                                  begin, end);
         // Shared-row plans run several tasks on row 0: add their counts atomically.
         __atomic_fetch_add(&nans[row], local, __ATOMIC_RELAXED);
       });
+    };
+    // One cheap pass for min, max and NaN; a second, tracking the finite extremes too, only when
+    // the data holds an infinity (then min or max is one).
+    run(std::false_type{});
+    for (int64_t r = 1; r < plan.rows; ++r) {
+      for (int64_t p = 0; p < num_params; ++p) acc[p].merge(acc[r * num_params + p]);
+    }
+    bool infinite = false;
+    for (int64_t p = 0; p < num_params && !infinite; ++p) {
+      infinite = std::isinf(static_cast<double>(acc[p].min)) && acc[p].min < 0;
+      infinite = infinite || (std::isinf(static_cast<double>(acc[p].max)) && acc[p].max > 0);
+    }
+    if (infinite) {
+      run(std::true_type{});
+      for (int64_t r = 1; r < plan.rows; ++r) {
+        for (int64_t p = 0; p < num_params; ++p) acc[p].merge(acc[r * num_params + p]);
+      }
+    } else {
+      for (int64_t p = 0; p < num_params; ++p) {
+        acc[p].finite_min = acc[p].min;
+        acc[p].finite_max = acc[p].max;
+      }
     }
     auto opts = at::TensorOptions().dtype(x.scalar_type());
     out.min = at::empty(param_sizes, opts);
@@ -229,12 +261,10 @@ MinMaxStats min_max_fused(const at::Tensor& input, at::IntArrayRef param_sizes) 
     T* fmn = out.finite_min.data_ptr<T>();
     T* fmx = out.finite_max.data_ptr<T>();
     for (int64_t p = 0; p < num_params; ++p) {
-      Extremes<T> e = acc[p];
-      for (int64_t r = 1; r < plan.rows; ++r) e.merge(acc[r * num_params + p]);
-      mn[p] = e.min;
-      mx[p] = e.max;
-      fmn[p] = e.finite_min;
-      fmx[p] = e.finite_max;
+      mn[p] = acc[p].min;
+      mx[p] = acc[p].max;
+      fmn[p] = acc[p].finite_min;
+      fmx[p] = acc[p].finite_max;
     }
     for (int64_t n : nans) out.nan_count += n;
   });
