@@ -57,7 +57,7 @@ at::Tensor HistogramObserver::bin_edges(const at::Tensor& mn, const at::Tensor& 
   return edges;
 }
 
-std::shared_ptr<HistogramStatistics> HistogramObserver::collect_stats(const at::Tensor& x) const {
+std::shared_ptr<HistogramStatistics> HistogramObserver::collect_range(const at::Tensor& x) const {
   const auto xd = x.detach();
   auto mm = kernels::min_max_fused(xd, shape_);  // also validates the shape
   // finite_min is +inf for a slice without any finite value.
@@ -72,12 +72,22 @@ std::shared_ptr<HistogramStatistics> HistogramObserver::collect_stats(const at::
   stats->min = mm.finite_min.reshape(shape_);
   stats->max = mm.finite_max.reshape(shape_);
   stats->bin_edges = bin_edges(stats->min.reshape({-1}), stats->max.reshape({-1}));
+  stats->nan_count = mm.nan_count;
+  return stats;
+}
+
+at::Tensor HistogramObserver::histogram_of(const HistogramStatistics& stats,
+                                           const at::Tensor& x) const {
   // histc on (edges[0], edges[B]); values beyond (±inf, and finite values above an edges[B]
   // rounded below max) land in the end bins.
-  stats->histogram =
-      kernels::histogram_fused(as_float(xd), shape_, stats->bin_edges.select(1, 0).reshape(shape_),
-                               stats->bin_edges.select(1, num_bins_).reshape(shape_), num_bins_);
-  stats->nan_count = mm.nan_count;
+  return kernels::histogram_fused(as_float(x.detach()), shape_,
+                                  stats.bin_edges.select(1, 0).reshape(shape_),
+                                  stats.bin_edges.select(1, num_bins_).reshape(shape_), num_bins_);
+}
+
+std::shared_ptr<HistogramStatistics> HistogramObserver::collect_stats(const at::Tensor& x) const {
+  auto stats = collect_range(x);
+  stats->histogram = histogram_of(*stats, x);
   return stats;
 }
 
@@ -150,8 +160,12 @@ HistogramEncodingAnalyzer::HistogramEncodingAnalyzer(std::vector<int64_t> shape,
 
 std::shared_ptr<const Statistics> HistogramEncodingAnalyzer::update_stats(const at::Tensor& x) {
   reduction_dims(x);  // the analyzer's shape message before any work
-  auto batch = observer_.collect_stats(x);
+  // The first batch becomes the accumulated statistics and needs its histogram; later batches
+  // merge from their range alone, so their own histogram is deferred until asked for.
+  const bool first = observer_.stats() == nullptr;
+  auto batch = first ? observer_.collect_stats(x) : observer_.collect_range(x);
   observer_.merge_stats(batch, x);
+  if (!first) batch->deferred_input = x.detach();
   nan_count_ += batch->nan_count;
   return batch;
 }
@@ -160,6 +174,10 @@ const HistogramStatistics& HistogramEncodingAnalyzer::histogram_stats(
     const Statistics& stats) const {
   const auto* s = dynamic_cast<const HistogramStatistics*>(&stats);
   TORCH_CHECK(s != nullptr, "histogram analyzers need HistogramStatistics");
+  if (!s->histogram.defined() && s->deferred_input.defined()) {
+    s->histogram = observer_.histogram_of(*s, s->deferred_input);
+    s->deferred_input.reset();
+  }
   TORCH_CHECK(s->histogram.dim() == 2 && s->histogram.size(0) == observer_.num_histograms() &&
                   s->histogram.size(1) == num_bins(),
               "statistics hold histograms of shape ", s->histogram.sizes(), ", expected (",

@@ -119,3 +119,20 @@ TEST(PercentileEncodingAnalyzer, QuantizerSetPercentile) {
   qs::affine::QuantizeDequantize minmax({}, 8, false);
   EXPECT_FALSE(minmax->set_percentile(99));
 }
+
+// update_stats defers the histogram of every batch after the first (module-level calibration
+// never reads it); asked for, it must be the histogram a fresh collection of that batch gives.
+TEST(PercentileEncodingAnalyzer, DeferredBatchHistogramEqualsAFreshCollection) {
+  torch::manual_seed(5);
+  PercentileEncodingAnalyzer analyzer({3, 1}, 64, 99.0);
+  analyzer.update_stats(torch::randn({3, 50}));
+  const auto x = torch::randn({3, 50}) * 2;
+  const auto batch = analyzer.update_stats(x);
+  const auto deferred = analyzer.compute_encodings_from_stats(*batch, 255, false);
+  const auto fresh = analyzer.compute_dynamic_encodings(x, 255, false);
+  EXPECT_TRUE(qs::testing::bitwise_equal(deferred.first, fresh.first));
+  EXPECT_TRUE(qs::testing::bitwise_equal(deferred.second, fresh.second));
+  // And the accumulated statistics still cover both batches.
+  const auto all = analyzer.compute_encodings(255, false);
+  EXPECT_TRUE((all.first <= deferred.first).all().item<bool>());
+}

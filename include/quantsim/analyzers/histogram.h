@@ -12,8 +12,13 @@ namespace quantsim {
 
 /// Histograms of H = numel(shape) slices (row h = element h of the shape, row-major).
 struct HistogramStatistics : Statistics {
-  /// (H, num_bins) float64 counts. ±inf values are counted in the first/last bin.
-  at::Tensor histogram;
+  /// (H, num_bins) float64 counts. ±inf values are counted in the first/last bin. A batch's
+  /// statistics returned by HistogramEncodingAnalyzer::update_stats may defer it (undefined
+  /// here, `deferred_input` set) until compute_encodings_from_stats needs it: module-level
+  /// calibration never does, and is spared a pass over the data.
+  mutable at::Tensor histogram;
+  /// The batch whose histogram is deferred; undefined otherwise.
+  mutable at::Tensor deferred_input;
   /// (H, num_bins + 1) float32: edge i = i * float32((hi - lo) / num_bins) + lo, where
   /// (lo, hi) = (min, max), or (min - 0.5, max + 0.5) when min == max.
   at::Tensor bin_edges;
@@ -42,6 +47,10 @@ class HistogramObserver {
   /// Histograms of x alone. c10::Error if the shape is not expandable to x; std::invalid_argument
   /// if some slice holds no finite value (the reference's ValueError).
   std::shared_ptr<HistogramStatistics> collect_stats(const at::Tensor& x) const;
+  /// collect_stats without the histogram pass: min, max, edges and NaN count only.
+  std::shared_ptr<HistogramStatistics> collect_range(const at::Tensor& x) const;
+  /// The histogram of x on the edges of `stats` (collected from x), as collect_stats bins it.
+  at::Tensor histogram_of(const HistogramStatistics& stats, const at::Tensor& x) const;
   /// Folds `batch` (collected from x) into the accumulated histograms: the old counts are
   /// redistributed onto the bins of the union range (splitting a source bin that straddles two
   /// destination bins in proportion to the overlap) and x is binned on that range.
