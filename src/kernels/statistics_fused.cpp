@@ -129,15 +129,13 @@ inline int64_t bin_of(T v, T lo, T hi, int64_t bins) {
 // bin_of for a whole run with one range, written with selects only so that it vectorises:
 // the same arithmetic, then the end-bin rules; NaN gets the extra index `bins`.
 template <typename T>
-__attribute__((always_inline)) inline int32_t run_bin(T v, T lo, T hi, T width, T fbins,
-                                                      int64_t bins) {
+__attribute__((always_inline)) inline int32_t run_bin(T v, T lo, T hi, T width, T fbins) {
   T p = (v - lo) / width * fbins;
   p = p >= fbins ? fbins - T(1) : p;  // the right edge belongs to the last bin
   p = v < lo ? T(0) : p;
   p = v > hi ? fbins - T(1) : p;
   p = v != v ? fbins : p;
   return static_cast<int32_t>(p);
-  (void)bins;
 }
 
 template <typename T>
@@ -174,7 +172,7 @@ QS_VECTORIZE void histogram_range(const BroadcastLayout& layout, const T* x, con
         sub.assign(kSubs * stride, 0);
       }
       const int64_t n = std::min(kTile, len - t0);
-      for (int64_t i = 0; i < n; ++i) index[i] = run_bin(xr[t0 + i], l, h, width, fbins, bins);
+      for (int64_t i = 0; i < n; ++i) index[i] = run_bin(xr[t0 + i], l, h, width, fbins);
       if (use_subs) {
         for (int64_t i = 0; i < n; ++i) ++sub[(i % kSubs) * stride + index[i]];
       } else {
