@@ -16,6 +16,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "testing/printing.h"
 #include "testing/tensors.h"
 #include "testing/tolerance.h"
 
@@ -29,18 +30,12 @@ using qs::testing::all_close;
 using qs::testing::bitwise_equal;
 using qs::testing::f32;
 using qs::testing::f32_2d;
+using qs::testing::printed;
 using qs::testing::scalar;
 
 namespace {
 
 using Shape = std::vector<int64_t>;
-
-/// What `operator<<` prints for a module.
-std::string text(const torch::nn::Module& module) {
-  std::ostringstream stream;
-  stream << module;
-  return stream.str();
-}
 
 }  // namespace
 
@@ -184,7 +179,7 @@ void expect_identity_grid() {
   for (const auto& c : kIdentityGrids) {
     const auto x = torch::arange(c.qmin, c.qmax + 1, torch::kFloat);
     for (auto& [spelling, q] : every_spelling<Holder>(c)) {
-      SCOPED_TRACE(::testing::Message() << text(*q) << " built as " << spelling);
+      SCOPED_TRACE(::testing::Message() << printed(*q) << " built as " << spelling);
       ASSERT_EQ(q->qmin(), c.qmin);
       ASSERT_EQ(q->qmax(), c.qmax);
       {
@@ -550,7 +545,7 @@ TEST(AffineQuantizer, PrettyPrint) {
   std::ostringstream holder;
   holder << QuantizeDequantize({10, 1}, 8, true);
   EXPECT_EQ(holder.str(), "QuantizeDequantize(shape=[10, 1], qmin=-128, qmax=127, symmetric=true)");
-  EXPECT_EQ(text(*Quantize({}, 0, 15, false)),
+  EXPECT_EQ(printed(*Quantize({}, 0, 15, false)),
             "Quantize(shape=[], qmin=0, qmax=15, symmetric=false)");
 }
 

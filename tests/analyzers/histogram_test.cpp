@@ -9,10 +9,10 @@
 #include <gtest/gtest.h>
 
 #include <limits>
-#include <random>
 #include <stdexcept>
 #include <vector>
 
+#include "testing/random.h"
 #include "testing/tensors.h"
 #include "testing/tolerance.h"
 
@@ -68,18 +68,6 @@ SliceHistogram reference_collect(const at::Tensor& slice, int64_t bins) {
   hist[0] += (slice < edges[0]).sum().item<double>();
   hist[bins - 1] += (slice > edges[bins]).sum().item<double>();
   return {hist, edges, mn.item<double>(), mx.item<double>()};
-}
-
-/// Random data with a share of +inf, -inf and NaN.
-at::Tensor noisy_data(at::IntArrayRef sizes, double special_share, std::mt19937& rng) {
-  auto x = torch::randn(sizes) * 3 + 1;
-  auto u = torch::rand(sizes);
-  const double third = special_share / 3;
-  x.masked_fill_(u < third, kInf);
-  x.masked_fill_((u >= third) & (u < 2 * third), -kInf);
-  x.masked_fill_((u >= 2 * third) & (u < special_share), std::nan(""));
-  (void)rng;
-  return x;
 }
 
 }  // namespace
@@ -202,7 +190,6 @@ TEST(HistogramObserver, MergeAfterAConstantBatchKeepsCountsFinite) {
 // ±inf/NaN mixes; several batches per case so that merges with growth are covered.
 TEST(HistogramObserver, PerChannelMatchesPlainPerSliceHistograms) {
   torch::manual_seed(7);
-  std::mt19937 rng(7);
   struct Case {
     std::vector<int64_t> input, shape;
   };
@@ -227,7 +214,7 @@ TEST(HistogramObserver, PerChannelMatchesPlainPerSliceHistograms) {
       const int64_t H = observer.num_histograms();
       for (int64_t h = 0; h < H; ++h) singles.emplace_back(std::vector<int64_t>{}, bins);
       for (int batch = 0; batch < 3; ++batch) {
-        auto x = noisy_data(c.input, special, rng) * (1 + batch);
+        auto x = quantsim::testing::noisy_randn(c.input, special) * (1 + batch);
         // Keep one finite value per slice so that every batch is valid.
         x.view({-1})[0] = 0.5;
         for (int64_t h = 0; h < H; ++h) {

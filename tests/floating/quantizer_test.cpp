@@ -18,6 +18,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "testing/printing.h"
 #include "testing/tensors.h"
 #include "testing/tolerance.h"
 
@@ -29,17 +30,12 @@ using qs::floating::FloatQuantizerOptions;
 using qs::testing::all_close;
 using qs::testing::bitwise_equal;
 using qs::testing::f32;
+using qs::testing::printed;
 using qs::testing::scalar;
 
 namespace {
 
 using Shape = std::vector<int64_t>;
-
-std::string text(const torch::nn::Module& module) {
-  std::ostringstream stream;
-  stream << module;
-  return stream.str();
-}
 
 FloatQuantizeDequantize e4m3_with_minmax(Shape shape = {}) {
   return FloatQuantizeDequantize(FloatQuantizerOptions(4, 3).encoding_analyzer(
@@ -145,11 +141,11 @@ TEST(FloatQuantizer, NoParametersSoAlwaysInitialized) {
 }
 
 TEST(FloatQuantizer, PrettyPrint) {
-  EXPECT_EQ(text(*FloatQuantizeDequantize(4, 3)),
+  EXPECT_EQ(printed(*FloatQuantizeDequantize(4, 3)),
             "FloatQuantizeDequantize(exponent_bits=4, mantissa_bits=3)");
-  EXPECT_EQ(text(*FloatQuantizeDequantize(torch::kBFloat16)),
+  EXPECT_EQ(printed(*FloatQuantizeDequantize(torch::kBFloat16)),
             "FloatQuantizeDequantize(exponent_bits=8, mantissa_bits=7)");
-  EXPECT_EQ(text(*FloatQuantizeDequantize("E4M3FN")),
+  EXPECT_EQ(printed(*FloatQuantizeDequantize("E4M3FN")),
             "FloatQuantizeDequantize(exponent_bits=4, mantissa_bits=3, format=E4M3FN)");
 }
 

@@ -2,6 +2,7 @@
 // for summed gradients), over sweeps of shapes, memory orders, parameter layouts, dtypes, grids.
 
 #include "testing/affine_tester.h"
+#include "testing/random.h"
 
 #include <gtest/gtest.h>
 
@@ -66,20 +67,12 @@ TEST(AffineKernels, DtypesAndGrids) {
 TEST(AffineKernels, RandomSweep) {
   std::mt19937 rng(1234);
   for (int trial = 0; trial < 40; ++trial) {
-    const int64_t rank = 1 + rng() % 4;
-    std::vector<int64_t> shape, params, order;
-    for (int64_t d = 0; d < rank; ++d) {
-      shape.push_back(1 + rng() % 13);
-      params.push_back(rng() % 2 ? shape.back() : 1);
-      order.push_back(d);
-    }
-    params.erase(params.begin(), params.begin() + rng() % (rank + 1));  // lower-rank params
-    std::shuffle(order.begin(), order.end(), rng);
+    const auto layout = quantsim::testing::random_layout(rng, 13);
     const at::ScalarType dtypes[] = {at::kFloat, at::kDouble, at::kHalf, at::kBFloat16};
     AffineKernelTester()
-        .shape(shape)
-        .param_shape(params)
-        .memory_order(order)
+        .shape(layout.shape)
+        .param_shape(layout.params)
+        .memory_order(layout.order)
         .dtype(dtypes[rng() % 4])
         .bitwidth(2 + rng() % 7)
         .symmetric(rng() % 2)

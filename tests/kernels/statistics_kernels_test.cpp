@@ -3,6 +3,7 @@
 // shapes, parameter layouts, memory orders, dtypes, and NaN/inf mixes.
 
 #include "kernels/statistics.h"
+#include "testing/random.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -16,17 +17,6 @@ namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-
-// Random data with a sprinkling of +-inf and NaN.
-at::Tensor data(std::vector<int64_t> shape, std::mt19937& rng, double special_rate) {
-  auto x = torch::randn(shape) * 3;
-  const auto u = torch::rand(shape);
-  x = torch::where(u < special_rate / 3, torch::full({}, kInf), x);
-  x = torch::where((u >= special_rate / 3) & (u < 2 * special_rate / 3), torch::full({}, -kInf), x);
-  x = torch::where((u >= 2 * special_rate / 3) & (u < special_rate), torch::full({}, kNaN), x);
-  (void)rng;
-  return x;
-}
 
 void expect_min_max_agree(const at::Tensor& x, std::vector<int64_t> params) {
   SCOPED_TRACE(::testing::Message() << "x " << x.sizes() << " strides " << x.strides() << " params "
@@ -59,20 +49,10 @@ TEST(StatisticsKernels, RandomSweep) {
   std::mt19937 rng(7);
   torch::manual_seed(7);
   for (int trial = 0; trial < 30; ++trial) {
-    const int64_t rank = 1 + rng() % 4;
-    std::vector<int64_t> shape, params, order;
-    for (int64_t d = 0; d < rank; ++d) {
-      shape.push_back(1 + rng() % 17);
-      params.push_back(rng() % 2 ? shape.back() : 1);
-      order.push_back(d);
-    }
-    params.erase(params.begin(), params.begin() + rng() % (rank + 1));
-    std::shuffle(order.begin(), order.end(), rng);
-    // x has `shape`, stored in the memory order `order` (dense, not necessarily contiguous).
-    std::vector<int64_t> physical, inverse(rank);
-    for (int64_t d = 0; d < rank; ++d) physical.push_back(shape[order[d]]);
-    for (int64_t d = 0; d < rank; ++d) inverse[order[d]] = d;
-    auto x = data(physical, rng, trial % 3 == 0 ? 0.0 : 0.1).permute(inverse);
+    const auto layout = quantsim::testing::random_layout(rng, 17);
+    const auto& params = layout.params;
+    auto x = quantsim::testing::with_memory_order(
+        quantsim::testing::noisy_randn(layout.shape, trial % 3 == 0 ? 0.0 : 0.1), layout.order);
     if (trial % 4 == 1) x = x.to(torch::kDouble);
     if (trial % 4 == 2) x = x.to(torch::kHalf);
     expect_min_max_agree(x, params);
@@ -83,8 +63,7 @@ TEST(StatisticsKernels, RandomSweep) {
 }
 
 TEST(StatisticsKernels, LargeInputsAcrossThreadsAndLayouts) {
-  std::mt19937 rng(3);
-  const auto x = data({64, 300, 33}, rng, 0.01);
+  const auto x = quantsim::testing::noisy_randn({64, 300, 33}, 0.01);
   for (auto params :
        std::vector<std::vector<int64_t>>{{}, {64, 1, 1}, {33}, {300, 1}, {64, 300, 33}}) {
     for (int threads : {1, 2}) {
