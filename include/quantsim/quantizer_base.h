@@ -5,6 +5,7 @@
 
 #include <quantsim/analyzers/encoding_analyzer.h>
 #include <quantsim/encoding.h>
+#include <quantsim/tensor.h>
 
 #include <torch/nn/module.h>
 #include <nlohmann/json.hpp>
@@ -55,6 +56,18 @@ class QuantizerBase : public virtual torch::nn::Module {
   void compute_encodings(const std::function<void()>& run);
   /// True inside an active compute_encodings() scope.
   bool is_calibrating() const { return calibrating_ > 0; }
+
+  /// @name What a quantized module does with a tensor (spec §3.1, §3.3)
+  /// x quantized and dequantized: a QuantizeDequantize's output, a Quantize's output
+  /// dequantized (bit-identical, spec §7 check 18). This is what the fake-quantization path
+  /// feeds the float op.
+  virtual at::Tensor fake_quantize(const at::Tensor& x) = 0;
+  /// x as grid values with the encoding that produced them: what a quantized kernel receives.
+  virtual QuantizedTensor quantize_to_grid(const at::Tensor& x) = 0;
+  /// Only accumulates x's statistics, for a module-level calibration in which the data passes
+  /// through unquantized (spec §3.1 step 2). Must be inside this quantizer's compute_encodings().
+  virtual void observe_only(const at::Tensor& x) = 0;
+  /// @}
 
   /// The encoding, or null when uninitialized.
   virtual std::shared_ptr<EncodingBase> get_encoding() const = 0;

@@ -19,6 +19,9 @@
 #include <quantsim/floating/functional.h>
 #include <quantsim/floating/quantizer.h>
 #include <quantsim/logging.h>
+#include <quantsim/nn/custom.h>
+#include <quantsim/nn/float_modules.h>
+#include <quantsim/nn/modules.h>
 #include <quantsim/quantizer_base.h>
 #include <quantsim/tensor.h>
 #include <quantsim/version.h>

@@ -290,11 +290,21 @@ void AffineQuantizerBase::pretty_print(std::ostream& stream) const {
   stream << ")";
 }
 
-QuantizedTensor QuantizeImpl::forward(const at::Tensor& x) {
+QuantizedTensor AffineQuantizerBase::quantize_to_grid(const at::Tensor& x) {
   const auto enc = forward_encoding(x);
   auto q = quantize(x, enc.scale(), enc.offset(), qmin(), qmax(), block_size());
   return QuantizedTensor(std::move(q), std::make_shared<AffineEncoding>(enc));
 }
+
+void AffineQuantizerBase::observe_only(const at::Tensor& x) {
+  TORCH_CHECK(is_calibrating(), kind(), ": observe_only() outside compute_encodings()");
+  if (x.numel() == 0) return;  // an empty batch has no statistics
+  const auto xb =
+      block_size().empty() ? x : x.reshape(block_shapes(x.sizes(), shape(), block_size()).input);
+  observe(*encoding_analyzer(), xb);
+}
+
+QuantizedTensor QuantizeImpl::forward(const at::Tensor& x) { return quantize_to_grid(x); }
 
 at::Tensor QuantizeDequantizeImpl::forward(const at::Tensor& x) {
   const auto enc = forward_encoding(x);

@@ -1,11 +1,14 @@
-// SqnrEncodingAnalyzer (spec §2.5): the candidate search runs as tensor ops over
-// (histograms x candidates x bins) blocks, in float32 and in the reference's op order, so that
-// the noise values (and hence the chosen candidate) are the reference's.
+// SqnrEncodingAnalyzer (spec §2.5): the candidate grids are built with tensor ops in float32 and
+// in the reference's op order; the noise of every candidate comes from the closed-form kernel
+// kernels::sqnr_noise_fused (O(levels) per candidate), whose reference is the per-bin float32
+// evaluation kernels::sqnr_noise_reference.
 
 #include <quantsim/analyzers/sqnr.h>
 #include <quantsim/errors.h>
 
 #include <ATen/ATen.h>
+
+#include "kernels/statistics.h"
 
 #include <algorithm>
 #include <cmath>
@@ -15,10 +18,6 @@ namespace quantsim {
 namespace {
 
 constexpr double kEps = std::numeric_limits<float>::epsilon();  // the reference's minimum scale
-
-// Keeps one (histograms x candidates x bins) float32 block at 16 MiB at most; the blocking does
-// not change any value (each noise is one sum over the bins).
-constexpr int64_t kMaxBlockElements = int64_t{1} << 22;
 
 // Candidate grids: deltas (h, C) and offsets (h, C), or (1, 1) when shared by all candidates.
 struct Candidates {
@@ -64,35 +63,6 @@ Candidates symmetric_candidates(const at::Tensor& min_v, const at::Tensor& max_v
   return {deltas, at::full({1, 1}, offset, f32)};
 }
 
-// Squared error of quantizing each bin mid-point with each candidate, weighted by the counts
-// (clipped bins times gamma), summed over the bins: (h, C) float32.
-at::Tensor estimate_noise(const at::Tensor& hist, const at::Tensor& edges, const Candidates& c,
-                          int64_t num_steps, double gamma) {
-  const int64_t h = hist.size(0), bins = hist.size(1), count = c.deltas.size(1);
-  const auto width = edges.select(1, 1) - edges.select(1, 0);
-  const auto steps = width.unsqueeze(1) * at::arange(0, bins, edges.options()).unsqueeze(0);
-  const auto mid = ((edges.select(1, 0) + width / 2).unsqueeze(1) + steps).unsqueeze(1);  // h,1,B
-  const auto weights = hist.unsqueeze(1);
-  const int64_t block = std::max<int64_t>(1, kMaxBlockElements / std::max<int64_t>(1, h * bins));
-  std::vector<at::Tensor> parts;
-  for (int64_t begin = 0; begin < count; begin += block) {
-    const int64_t end = std::min(count, begin + block);
-    const auto delta = c.deltas.slice(1, begin, end).unsqueeze(2);  // (h, c, 1)
-    const auto offset = c.offsets.size(1) == 1 ? c.offsets.unsqueeze(2)
-                                               : c.offsets.slice(1, begin, end).unsqueeze(2);
-    auto q = mid.div(delta).sub_(offset).round_();  // (h, c, B)
-    at::Tensor clipped;
-    if (gamma != 1.0) clipped = (q < 0).logical_or_(q > num_steps);
-    auto error = q.clamp_(0, num_steps).add_(offset).mul_(delta).sub_(mid).pow_(2).mul_(weights);
-    if (gamma != 1.0) {
-      error.mul_(at::where(clipped, at::scalar_tensor(gamma, error.options()),
-                           at::scalar_tensor(1.0, error.options())));
-    }
-    parts.push_back(error.sum(-1));
-  }
-  return at::cat(parts, 1);
-}
-
 }  // namespace
 
 SqnrEncodingAnalyzer::SqnrEncodingAnalyzer(std::vector<int64_t> shape, SqnrOptions options)
@@ -133,10 +103,12 @@ std::pair<at::Tensor, at::Tensor> SqnrEncodingAnalyzer::compute_encodings_from_s
                                     options_.offset_candidates());
     // The reference's counts are float32.
     const auto hist = s.histogram.slice(0, begin, end).to(at::kFloat);
-    auto noise =
-        estimate_noise(hist, s.bin_edges.slice(0, begin, end), c, num_steps, options_.gamma());
-    // First minimum on ties; NaN (degenerate histograms only) never wins.
-    noise = at::nan_to_num(noise, std::numeric_limits<double>::infinity());
+    auto noise = kernels::sqnr_noise_fused(hist, s.bin_edges.slice(0, begin, end), c.deltas,
+                                           c.offsets, num_steps, options_.gamma());
+    // Compared in float32, the reference's precision, so that candidates whose noise the
+    // reference cannot tell apart (ranges a few ulps apart) tie there too and the first one
+    // wins. NaN (degenerate histograms only) never wins.
+    noise = at::nan_to_num(noise.to(at::kFloat), std::numeric_limits<double>::infinity());
     const int64_t count = noise.size(1);
     const auto index = at::arange(count, noise.options().dtype(at::kLong)).unsqueeze(0);
     const auto first = at::where(noise == noise.amin(1, true), index, count).amin(1, true);

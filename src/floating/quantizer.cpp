@@ -97,6 +97,19 @@ at::Tensor FloatQuantizeDequantizeImpl::forward(const at::Tensor& x) {
   return quantize_dequantize(x, format(), maxval);
 }
 
+QuantizedTensor FloatQuantizeDequantizeImpl::quantize_to_grid(const at::Tensor& x) {
+  // The encoding of this batch's own range inside calibration, as forward uses it.
+  auto values = forward(x);
+  auto encoding = get_float_encoding();
+  return QuantizedTensor(std::move(values), std::move(encoding));
+}
+
+void FloatQuantizeDequantizeImpl::observe_only(const at::Tensor& x) {
+  TORCH_CHECK(is_calibrating(),
+              "FloatQuantizeDequantize: observe_only() outside compute_encodings()");
+  if (encoding_analyzer() && x.numel() > 0) observe(*encoding_analyzer(), x);
+}
+
 void FloatQuantizeDequantizeImpl::begin_calibration() {
   if (!encoding_analyzer()) return;
   TORCH_CHECK(maxval.defined(),

@@ -39,4 +39,31 @@ at::Tensor histogram_fused(const at::Tensor& x, at::IntArrayRef param_sizes, con
 at::Tensor histogram_reference(const at::Tensor& x, at::IntArrayRef param_sizes,
                                const at::Tensor& lo, const at::Tensor& hi, int64_t num_bins);
 
+/// Quantization noise of SQNR candidates (spec §2.5): for histogram h and candidate c,
+///
+///     sum_j hist[h, j] * ((clamp(q_j, 0, n) + o) * delta - mid_j)^2 * (q_j < 0 || q_j > n ? gamma : 1)
+///     q_j = round_half_even(mid_j / delta - o),  mid_j = (edges[h, 0] + w / 2) + w * j,
+///     w = edges[h, 1] - edges[h, 0],  delta = deltas[h, c],  o = offsets[h, c]
+///
+/// `hist`: (H, B) float32 counts; `edges`: (H, B + 1) float32; `deltas`: (H, C) float32 > 0;
+/// `offsets`: (H, C) float32 integers, or (1, 1) for one offset shared by all. Returns (H, C)
+/// float64.
+///
+/// The reference evaluates every (candidate, bin) term in float32 and sums them with torch: O(B)
+/// per candidate. The fused kernel groups the bins by quantization level, whose error has the
+/// closed form H a^2 - 2 a S1 + S2 from prefix sums over the bins of the counts, of counts x
+/// mid-points and of counts x squared mid-points (accumulated in float64 about the weighted mean):
+/// O(levels) per candidate. NOT bit-exact to the reference: the sums are in a different order and
+/// precision, and a bin whose mid-point lies within float32 rounding of a half-way point between
+/// two levels may be assigned to the other one (its error is the same to first order). The
+/// clipping boundaries, where gamma applies, use the reference's float32 level exactly. Agreement
+/// is tested with a stated relative bound and on the chosen candidate
+/// (tests/kernels/statistics_kernels_test.cpp).
+at::Tensor sqnr_noise_fused(const at::Tensor& hist, const at::Tensor& edges,
+                            const at::Tensor& deltas, const at::Tensor& offsets,
+                            int64_t num_steps, double gamma);
+at::Tensor sqnr_noise_reference(const at::Tensor& hist, const at::Tensor& edges,
+                                const at::Tensor& deltas, const at::Tensor& offsets,
+                                int64_t num_steps, double gamma);
+
 }  // namespace quantsim::kernels

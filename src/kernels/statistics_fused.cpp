@@ -190,6 +190,104 @@ QS_VECTORIZE void histogram_range(const BroadcastLayout& layout, const T* x, con
   }
 }
 
+// ---- SQNR candidate noise (spec §2.5) ----------------------------------------------------------
+
+// The reference's float32 level of a bin mid-point: round_half_even(mid / delta - offset).
+inline float sqnr_level(float mid, float delta, float offset) {
+  return std::nearbyint(mid / delta - offset);
+}
+
+// One histogram prepared for closed-form segment errors: its float32 mid-points (as the
+// reference computes them) and prefix sums over the bins, in float64, of the counts, of
+// counts x (mid - center) and of counts x (mid - center)^2. Centering on the weighted mean keeps
+// the cancellation in H a^2 - 2 a S1 + S2 small.
+struct SqnrHistogram {
+  std::vector<float> mid;
+  std::vector<double> count, first, second;  // B + 1 prefix sums each
+  double base = 0, width = 0, center = 0;
+  int64_t bins = 0;
+
+  void prepare(const float* hist, const float* edges, int64_t num_bins) {
+    bins = num_bins;
+    mid.resize(bins);
+    count.assign(bins + 1, 0.0);
+    first.assign(bins + 1, 0.0);
+    second.assign(bins + 1, 0.0);
+    const float w = edges[1] - edges[0];
+    const float b = edges[0] + w / 2;
+    double total = 0, moment = 0;
+    for (int64_t j = 0; j < bins; ++j) {
+      mid[j] = b + w * static_cast<float>(j);
+      total += hist[j];
+      moment += static_cast<double>(hist[j]) * mid[j];
+    }
+    base = b;
+    width = w;
+    center = total > 0 ? moment / total : 0.0;
+    for (int64_t j = 0; j < bins; ++j) {
+      const double h = hist[j], c = static_cast<double>(mid[j]) - center;
+      count[j + 1] = count[j] + h;
+      first[j + 1] = first[j] + h * c;
+      second[j + 1] = second[j] + h * c * c;
+    }
+  }
+
+  // Sum over bins [b, e) of count * (a - mid)^2, a relative to the center.
+  double segment(double a, int64_t b, int64_t e) const {
+    const double err = a * a * (count[e] - count[b]) - 2 * a * (first[e] - first[b]) +
+                       (second[e] - second[b]);
+    return err > 0 ? err : 0.0;  // cancellation must not make a noise negative
+  }
+
+  // Estimated first bin in [lo, hi] whose mid-point reaches the half-way point below level k.
+  int64_t estimate_boundary(double k, double delta, double offset, int64_t lo, int64_t hi) const {
+    const double e = std::ceil(((k - 0.5 + offset) * delta - base) / width);
+    return !(e > static_cast<double>(lo)) ? lo
+           : !(e < static_cast<double>(hi)) ? hi
+                                            : static_cast<int64_t>(e);
+  }
+
+  // The exact first bin in [lo, hi] whose float32 level is >= k (hi if none): the estimate,
+  // corrected by walking (levels are non-decreasing in the bin index).
+  int64_t boundary(float k, float delta, float offset, int64_t lo, int64_t hi) const {
+    int64_t j = estimate_boundary(k, delta, offset, lo, hi);
+    while (j > lo && sqnr_level(mid[j - 1], delta, offset) >= k) --j;
+    while (j < hi && sqnr_level(mid[j], delta, offset) < k) ++j;
+    return j;
+  }
+
+  double noise(float delta, float offset, int64_t num_steps, double gamma) const {
+    const float n = static_cast<float>(num_steps);
+    // The reference's dequantized level (clamp(q) + o) * delta, in float32.
+    auto level_value = [&](float q) { return static_cast<double>((q + offset) * delta) - center; };
+    // Clipped bins (q < 0, q > n), exactly as the reference classifies them.
+    const int64_t lo = boundary(0.0f, delta, offset, 0, bins);
+    const int64_t hi = boundary(n + 1.0f, delta, offset, lo, bins);
+    double clipped = 0;
+    if (lo > 0) clipped += segment(level_value(0.0f), 0, lo);
+    if (hi < bins) clipped += segment(level_value(n), hi, bins);
+    if (lo == hi) return gamma * clipped;
+    // Interior bins, one segment per level k in [q_lo, q_hi]. With F(a, j) = a^2 H[j] - 2 a S1[j]
+    // the sum of the segments telescopes to F(a_hi, hi) - F(a_lo, lo) + (S2[hi] - S2[lo]) plus,
+    // at each inner boundary b_k, F(a_{k-1}, b_k) - F(a_k, b_k).
+    const float q_lo = sqnr_level(mid[lo], delta, offset);
+    const float q_hi = sqnr_level(mid[hi - 1], delta, offset);
+    const double a_lo = level_value(q_lo), a_hi = level_value(q_hi);
+    double interior = a_hi * a_hi * count[hi] - 2 * a_hi * first[hi] -
+                      (a_lo * a_lo * count[lo] - 2 * a_lo * first[lo]) + (second[hi] - second[lo]);
+    const int64_t levels = static_cast<int64_t>(q_hi - q_lo);
+    double a_prev = a_lo;
+    for (int64_t i = 1; i <= levels; ++i) {
+      const float k = q_lo + static_cast<float>(i);
+      const int64_t b = estimate_boundary(k, delta, offset, lo, hi);
+      const double a = level_value(k);
+      interior += (a_prev * a_prev - a * a) * count[b] - 2 * (a_prev - a) * first[b];
+      a_prev = a;
+    }
+    return gamma * clipped + (interior > 0 ? interior : 0.0);
+  }
+};
+
 at::Tensor dense(const at::Tensor& x) {
   return x.is_non_overlapping_and_dense() ? x : x.contiguous();
 }
@@ -304,6 +402,42 @@ at::Tensor histogram_fused(const at::Tensor& input, at::IntArrayRef param_sizes,
     double* o = out.data_ptr<double>();
     for (int64_t r = 0; r < plan.rows; ++r) {
       for (int64_t k = 0; k < row_size; ++k) o[k] += static_cast<double>(counts[r * row_size + k]);
+    }
+  });
+  return out;
+}
+
+at::Tensor sqnr_noise_fused(const at::Tensor& hist_in, const at::Tensor& edges_in,
+                            const at::Tensor& deltas_in, const at::Tensor& offsets_in,
+                            int64_t num_steps, double gamma) {
+  TORCH_CHECK(hist_in.dim() == 2 && edges_in.dim() == 2 && deltas_in.dim() == 2 &&
+                  offsets_in.dim() == 2,
+              "sqnr_noise: 2-d hist, edges, deltas and offsets expected");
+  const int64_t h = hist_in.size(0), bins = hist_in.size(1), count = deltas_in.size(1);
+  TORCH_CHECK(edges_in.size(0) == h && edges_in.size(1) == bins + 1 && deltas_in.size(0) == h,
+              "sqnr_noise: edges ", edges_in.sizes(), " and deltas ", deltas_in.sizes(),
+              " do not match histograms ", hist_in.sizes());
+  const bool shared = offsets_in.size(0) == 1 && offsets_in.size(1) == 1;
+  TORCH_CHECK(shared || offsets_in.sizes() == deltas_in.sizes(), "sqnr_noise: offsets ",
+              offsets_in.sizes(), " must be (1, 1) or match deltas ", deltas_in.sizes());
+  const auto hist = hist_in.to(at::kFloat).contiguous();
+  const auto edges = edges_in.to(at::kFloat).contiguous();
+  const auto deltas = deltas_in.to(at::kFloat).contiguous();
+  const auto offsets = offsets_in.to(at::kFloat).contiguous();
+  auto out = at::empty({h, count}, at::kDouble);
+  const float* hp = hist.data_ptr<float>();
+  const float* ep = edges.data_ptr<float>();
+  const float* dp = deltas.data_ptr<float>();
+  const float* op = offsets.data_ptr<float>();
+  double* out_p = out.data_ptr<double>();
+  at::parallel_for(0, h, 1, [&](int64_t begin, int64_t end) {
+    SqnrHistogram row;
+    for (int64_t r = begin; r < end; ++r) {
+      row.prepare(hp + r * bins, ep + r * (bins + 1), bins);
+      for (int64_t c = 0; c < count; ++c) {
+        const float offset = shared ? op[0] : op[r * count + c];
+        out_p[r * count + c] = row.noise(dp[r * count + c], offset, num_steps, gamma);
+      }
     }
   });
   return out;

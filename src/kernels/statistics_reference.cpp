@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <ATen/ExpandUtils.h>
 
+#include <algorithm>
 #include <limits>
 #include <vector>
 
@@ -70,6 +71,37 @@ at::Tensor histogram_reference(const at::Tensor& x, at::IntArrayRef param_sizes,
   const auto index = at::where(is_nan, at::zeros_like(bin), bin).to(at::kLong);
   const auto weight = (~is_nan).to(at::kDouble);
   return at::zeros({rows.size(0), num_bins}, at::kDouble).scatter_add_(1, index, weight);
+}
+
+at::Tensor sqnr_noise_reference(const at::Tensor& hist, const at::Tensor& edges,
+                                const at::Tensor& deltas, const at::Tensor& offsets,
+                                int64_t num_steps, double gamma) {
+  // One (histograms x candidates x bins) float32 block of 16 MiB at most; the blocking does not
+  // change any value (each noise is one sum over the bins).
+  constexpr int64_t kMaxBlockElements = int64_t{1} << 22;
+  const int64_t h = hist.size(0), bins = hist.size(1), count = deltas.size(1);
+  const auto width = edges.select(1, 1) - edges.select(1, 0);
+  const auto steps = width.unsqueeze(1) * at::arange(0, bins, edges.options()).unsqueeze(0);
+  const auto mid = ((edges.select(1, 0) + width / 2).unsqueeze(1) + steps).unsqueeze(1);  // h,1,B
+  const auto weights = hist.unsqueeze(1);
+  const int64_t block = std::max<int64_t>(1, kMaxBlockElements / std::max<int64_t>(1, h * bins));
+  std::vector<at::Tensor> parts;
+  for (int64_t begin = 0; begin < count; begin += block) {
+    const int64_t end = std::min(count, begin + block);
+    const auto delta = deltas.slice(1, begin, end).unsqueeze(2);  // (h, c, 1)
+    const auto offset =
+        offsets.size(1) == 1 ? offsets.unsqueeze(2) : offsets.slice(1, begin, end).unsqueeze(2);
+    auto q = mid.div(delta).sub_(offset).round_();  // (h, c, B)
+    at::Tensor clipped;
+    if (gamma != 1.0) clipped = (q < 0).logical_or_(q > num_steps);
+    auto error = q.clamp_(0, num_steps).add_(offset).mul_(delta).sub_(mid).pow_(2).mul_(weights);
+    if (gamma != 1.0) {
+      error.mul_(at::where(clipped, at::scalar_tensor(gamma, error.options()),
+                           at::scalar_tensor(1.0, error.options())));
+    }
+    parts.push_back(error.sum(-1));
+  }
+  return at::cat(parts, 1).to(at::kDouble);
 }
 
 }  // namespace quantsim::kernels

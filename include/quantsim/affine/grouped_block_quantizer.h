@@ -26,6 +26,7 @@ class GroupedBlockQuantizeDequantizeImpl
                                      std::vector<int64_t> block_grouping = {});
 
   at::Tensor forward(const at::Tensor& x);
+  at::Tensor fake_quantize(const at::Tensor& x) override { return forward(x); }
 
   int64_t decompressed_bw() const { return decompressed_bw_; }
   const std::vector<int64_t>& block_grouping() const { return block_grouping_; }

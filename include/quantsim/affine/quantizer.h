@@ -110,6 +110,10 @@ class AffineQuantizerBase : public QuantizerBase {
   c10::optional<nlohmann::json> get_legacy_encodings() const override;
   void set_legacy_encodings(const nlohmann::json& encodings) override;
 
+  /// quantize() with the forward's encoding (this batch's range inside compute_encodings()).
+  QuantizedTensor quantize_to_grid(const at::Tensor& x) override;
+  void observe_only(const at::Tensor& x) override;
+
   void reset();
   void pretty_print(std::ostream& stream) const override;
 
@@ -175,6 +179,9 @@ class QuantizeImpl : public AffineQuantizer<QuantizeImpl> {
   QuantizeImpl(std::vector<int64_t> shape, int64_t qmin, int64_t qmax) = delete;
 
   QuantizedTensor forward(const at::Tensor& x);
+  at::Tensor fake_quantize(const at::Tensor& x) override {
+    return forward(x).dequantize().tensor();
+  }
 
  protected:
   const char* kind() const override { return "Quantize"; }
@@ -192,6 +199,7 @@ class QuantizeDequantizeImpl : public AffineQuantizer<QuantizeDequantizeImpl> {
   QuantizeDequantizeImpl(std::vector<int64_t> shape, int64_t qmin, int64_t qmax) = delete;
 
   at::Tensor forward(const at::Tensor& x);
+  at::Tensor fake_quantize(const at::Tensor& x) override { return forward(x); }
 
  protected:
   const char* kind() const override { return "QuantizeDequantize"; }

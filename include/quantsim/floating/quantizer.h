@@ -100,6 +100,10 @@ class FloatQuantizeDequantizeImpl : public torch::nn::Cloneable<FloatQuantizeDeq
   /// quantize_dequantize(x, format(), maxval), or inside compute_encodings() with this batch's
   /// max(|min|, |max|).
   at::Tensor forward(const at::Tensor& x);
+  at::Tensor fake_quantize(const at::Tensor& x) override { return forward(x); }
+  /// The forward's values with the encoding they lie on (a float grid's values are real).
+  QuantizedTensor quantize_to_grid(const at::Tensor& x) override;
+  void observe_only(const at::Tensor& x) override;
 
   /// Registers `maxval` (defined iff the quantizer has one).
   void reset() override;

@@ -1,0 +1,213 @@
+#pragma once
+
+/// `BaseQuantizationMixin`: what every quantized module has (spec §3.1): quantizer slots, the
+/// module-level `compute_encodings()`, quantizer removal, and per-module encodings export/import.
+
+#include <quantsim/nn/quantizer_slots.h>
+
+#include <c10/util/Optional.h>
+#include <torch/arg.h>
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace quantsim::nn {
+
+class BaseQuantizationMixin;
+
+/// RAII scope returned by `BaseQuantizationMixin::compute_encodings()` (spec §3.1).
+///
+/// On entry the parameter quantizers are calibrated on the current parameters; while it lives,
+/// every input/output quantizer only observes (the data passes through unquantized) and the
+/// module computes its float op on quantized parameters; when it is destroyed normally each
+/// activation quantizer sets its range from all batches seen; when it is destroyed by an
+/// exception unwinding the stack, no range is set. Quantizers with `allow_overwrite(false)` are
+/// left untouched and quantize as usual. The module must outlive the guard.
+class ModuleCalibrationGuard {
+ public:
+  explicit ModuleCalibrationGuard(BaseQuantizationMixin* module);
+  ModuleCalibrationGuard(ModuleCalibrationGuard&& other) noexcept;
+  ModuleCalibrationGuard(const ModuleCalibrationGuard&) = delete;
+  ModuleCalibrationGuard& operator=(const ModuleCalibrationGuard&) = delete;
+  ModuleCalibrationGuard& operator=(ModuleCalibrationGuard&&) = delete;
+  /// May throw (a range that cannot be set) unless an exception is already unwinding.
+  ~ModuleCalibrationGuard() noexcept(false);
+
+ private:
+  BaseQuantizationMixin* module_;  // null: moved from
+  std::vector<std::shared_ptr<QuantizerBase>> observed_;
+  std::vector<CalibrationGuard> guards_;
+};
+
+/// RAII scope returned by the `remove_*_quantizers` methods: the slots it emptied get their
+/// quantizers back when it is destroyed, unless `dismiss()` made the removal permanent (the
+/// reference's call without `with`).
+class QuantizerRemoval {
+ public:
+  QuantizerRemoval() = default;
+  QuantizerRemoval(QuantizerRemoval&&) noexcept = default;
+  QuantizerRemoval& operator=(QuantizerRemoval&&) noexcept = default;
+  QuantizerRemoval(const QuantizerRemoval&) = delete;
+  QuantizerRemoval& operator=(const QuantizerRemoval&) = delete;
+  ~QuantizerRemoval() { restore(); }
+
+  /// Empties `key`'s slot of `slots`, remembering its quantizer.
+  void remove(const std::shared_ptr<QuantizerSlotsImpl>& slots, const std::string& key);
+  /// Puts the quantizers back now.
+  void restore();
+  /// Keeps the slots empty.
+  void dismiss() { removed_.clear(); }
+
+ private:
+  struct Removed {
+    std::shared_ptr<QuantizerSlotsImpl> slots;
+    std::string key;
+    std::shared_ptr<QuantizerBase> quantizer;
+  };
+  std::vector<Removed> removed_;
+};
+
+/// How `import_*_encodings` treats the entries it reads (spec §3.1).
+struct ImportOptions {
+  /// An entry for an empty slot is an error (otherwise skipped).
+  TORCH_ARG(bool, strict) = true;
+  /// A slot without an entry keeps its quantizer (otherwise the slot is emptied).
+  TORCH_ARG(bool, partial) = true;
+  /// When set, the imported quantizers' parameters get this requires_grad.
+  TORCH_ARG(c10::optional<bool>, requires_grad) = c10::nullopt;
+  /// When set, the imported quantizers get this allow_overwrite.
+  TORCH_ARG(c10::optional<bool>, allow_overwrite) = c10::nullopt;
+};
+
+/// The polymorphic base of every quantized module: generic code reaches any module's slots with
+/// `dynamic_cast<quantsim::nn::BaseQuantizationMixin*>(module.get())`.
+///
+/// Slots are empty by default: an empty slot means no quantization of that tensor, and a module
+/// whose slots are all empty computes exactly its float module.
+///
+///     qs::nn::QuantizedLinear qlinear(torch::nn::LinearOptions(5, 10));
+///     qlinear->param_quantizers["weight"] = qs::affine::QuantizeDequantize({10, 1}, 8, true);
+///     qlinear->output_quantizers[0] = qs::affine::QuantizeDequantize({}, 8, false);
+///     { auto calibrating = qlinear->compute_encodings(); for (auto& x : data) qlinear(x); }
+class BaseQuantizationMixin {
+ public:
+  /// Access to one of the module's slot containers, the submodule registered under its name.
+  ///
+  /// It looks the container up on each use, so that it always names the module's current child
+  /// (libtorch's Cloneable::clone_ assigns a module's children wholesale). Copying a module does
+  /// not copy where its references point.
+  class SlotsRef {
+   public:
+    SlotsRef(BaseQuantizationMixin* owner, const char* name) : owner_(owner), name_(name) {}
+    SlotsRef(const SlotsRef&) = delete;
+    SlotsRef& operator=(const SlotsRef&) { return *this; }  // keeps pointing at its own module
+
+    QuantizerSlot operator[](int64_t index) const { return (*get())[index]; }
+    QuantizerSlot operator[](int index) const { return (*get())[int64_t{index}]; }
+    QuantizerSlot operator[](const std::string& key) const { return (*get())[key]; }
+    QuantizerSlot operator[](const char* key) const { return (*get())[std::string(key)]; }
+    QuantizerSlotsImpl* operator->() const { return get().get(); }
+    QuantizerSlotsImpl& operator*() const { return *get(); }
+    /// The container; c10::Error if the module has none (it was built without quantizers).
+    std::shared_ptr<QuantizerSlotsImpl> get() const;
+    const char* name() const { return name_; }
+
+   private:
+    BaseQuantizationMixin* owner_;
+    const char* name_;
+  };
+
+  BaseQuantizationMixin() = default;
+  BaseQuantizationMixin(const BaseQuantizationMixin&) : BaseQuantizationMixin() {}
+  BaseQuantizationMixin& operator=(const BaseQuantizationMixin&) { return *this; }
+  virtual ~BaseQuantizationMixin() = default;
+
+  /// One slot per input quantized by the module's op (spec §3.6), keys "0", "1", ...
+  SlotsRef input_quantizers{this, "input_quantizers"};
+  /// One slot per output, keys "0", "1", ...
+  SlotsRef output_quantizers{this, "output_quantizers"};
+  /// One slot per parameter the module owns directly, keyed by parameter name.
+  SlotsRef param_quantizers{this, "param_quantizers"};
+
+  /// Module-level calibration: see ModuleCalibrationGuard.
+  [[nodiscard]] ModuleCalibrationGuard compute_encodings();
+  /// Calibrates over whatever `run` feeds through the module.
+  void compute_encodings(const std::function<void()>& run);
+  /// True inside an active compute_encodings() scope.
+  bool is_calibrating() const { return calibrating_ > 0; }
+  /// Calibrates every parameter quantizer that allows overwriting on its current parameter.
+  void compute_param_encodings() { compute_param_encodings(/*overwrite=*/true); }
+
+  /// @name Quantizer removal (spec §3.1 `_remove_*_quantizers`); empty selections mean all.
+  [[nodiscard]] QuantizerRemoval remove_input_quantizers(std::vector<int64_t> indices = {});
+  [[nodiscard]] QuantizerRemoval remove_output_quantizers(std::vector<int64_t> indices = {});
+  [[nodiscard]] QuantizerRemoval remove_param_quantizers(std::vector<std::string> names = {});
+  [[nodiscard]] QuantizerRemoval remove_activation_quantizers();
+  [[nodiscard]] QuantizerRemoval remove_all_quantizers();
+  /// @}
+
+  /// The float module, sharing this module's parameters, buffers and submodules, without the
+  /// quantizers.
+  virtual std::shared_ptr<torch::nn::Module> get_original_module() const = 0;
+  /// This module as a torch::nn::Module.
+  virtual torch::nn::Module& as_module() = 0;
+  virtual const torch::nn::Module& as_module() const = 0;
+
+  /// @name Per-module legacy encodings (spec §3.1, §6)
+  /// One entry per slot: the quantizer's legacy encodings, or nullopt for an empty or
+  /// uninitialized slot.
+  virtual std::vector<c10::optional<nlohmann::json>> export_input_encodings() const;
+  std::vector<c10::optional<nlohmann::json>> export_output_encodings() const;
+  std::map<std::string, c10::optional<nlohmann::json>> export_param_encodings() const;
+  /// `encodings` maps slot keys ("0", ...) to a legacy encoding dict or list of dicts.
+  /// std::invalid_argument for a malformed entry; c10::Error for an entry whose slot is empty
+  /// under `strict`. Quantizers with allow_overwrite(false) are skipped.
+  void import_input_encodings(const nlohmann::json& encodings, const ImportOptions& options = {});
+  void import_output_encodings(const nlohmann::json& encodings, const ImportOptions& options = {});
+  /// `encodings` maps parameter names to a legacy encoding list.
+  void import_param_encodings(const nlohmann::json& encodings, const ImportOptions& options = {});
+  /// @}
+
+ protected:
+  /// Registers the three slot containers on `self` (spec §3.1 `__quant_init__`).
+  void init_quantizers(torch::nn::Module& self, size_t num_inputs, size_t num_outputs);
+
+  /// Calibrates the selected parameter quantizers on their parameters: all that allow
+  /// overwriting (`overwrite`) or only the uninitialized ones (the lazy initialization at call).
+  void compute_param_encodings(bool overwrite);
+  /// True while a module-level calibration makes `quantizer` observe only.
+  bool observing(const QuantizerBase* quantizer) const;
+
+  /// x through input slot `index`: unchanged if empty or x is not a floating tensor; observed
+  /// and unchanged during calibration; else fake-quantized.
+  at::Tensor quantize_input(size_t index, const at::Tensor& x);
+  at::Tensor quantize_output(size_t index, const at::Tensor& y);
+  /// The parameter `name` as the op uses it: fake-quantized by an initialized quantizer, else
+  /// the parameter itself.
+  at::Tensor quantized_parameter(const std::string& name, const at::Tensor& parameter);
+
+  /// Prints the float module's pretty_print text with the class `name` renamed to
+  /// `prefix + name` (and torch::nn:: to quantsim::nn::).
+  static void print_renamed(std::ostream& stream, std::string printed, const std::string& name,
+                            const std::string& prefix);
+
+  /// Gives `copy` clones of this module's quantizers, one clone per distinct quantizer so that
+  /// shared slots stay shared.
+  void clone_quantizers_into(BaseQuantizationMixin& copy,
+                             const c10::optional<torch::Device>& device) const;
+
+ private:
+  friend class ModuleCalibrationGuard;
+  static at::Tensor apply(QuantizerBase* quantizer, bool observe, const at::Tensor& x);
+  static void import_encodings(QuantizerSlotsImpl& slots, const nlohmann::json& encodings,
+                               const ImportOptions& options);
+
+  int calibrating_ = 0;
+  std::vector<const QuantizerBase*> observing_;
+};
+
+}  // namespace quantsim::nn

@@ -1,0 +1,330 @@
+#pragma once
+
+/// `FakeQuantizationMixin<Float>`: a float torch::nn module with quantize-dequantize around its
+/// own forward (spec §3.3 builtin path, §3.4).
+///
+///     y = oq( Float::forward( iq(x), ... ) )   with each parameter p replaced by pq(p)
+///
+/// for the duration of the call; the float module's parameter table keeps the float parameters.
+/// The class template is the whole implementation of every row of the module table: what
+/// differs between rows is in ModuleTraits<Float>.
+
+#include <quantsim/nn/base_quantization_mixin.h>
+#include <quantsim/nn/module_traits.h>
+#include <quantsim/nn/tensor_leaves.h>
+
+#include <c10/util/Exception.h>
+#include <c10/util/Type.h>
+#include <torch/nn/module.h>
+
+#include <array>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace quantsim::nn {
+
+/// Tag of the constructor that wraps an existing float module (sharing its parameters).
+struct FromFloat {};
+
+namespace detail {
+
+template <typename Method>
+struct MethodSignature;
+template <typename R, typename C, typename... A>
+struct MethodSignature<R (C::*)(A...)> {
+  using Result = R;
+  using Arguments = std::tuple<A...>;
+};
+template <typename R, typename C, typename... A>
+struct MethodSignature<R (C::*)(A...) const> : MethodSignature<R (C::*)(A...)> {};
+
+template <typename Float>
+using ForwardOf = MethodSignature<decltype(&Float::forward)>;
+
+/// Declares `forward` with the float forward's exact signature, defaults included, so that the
+/// quantized module works wherever the float one does (AnyModule, Sequential, direct calls).
+/// Derived::call(args...) does the work.
+template <typename Derived, typename Method, size_t Required>
+struct ForwardDeclaration;
+
+template <typename Derived, typename R, typename C, typename... A>
+struct ForwardDeclaration<Derived, R (C::*)(A...), kAllArguments> {
+  R forward(A... a) { return static_cast<Derived*>(this)->call(std::forward<A>(a)...); }
+};
+template <typename Derived, typename R, typename C, typename A0, typename A1>
+struct ForwardDeclaration<Derived, R (C::*)(A0, A1), 1> {
+  R forward(A0 a0, A1 a1 = {}) {
+    return static_cast<Derived*>(this)->call(std::forward<A0>(a0), std::forward<A1>(a1));
+  }
+};
+template <typename Derived, typename R, typename C, typename A0, typename A1, typename A2>
+struct ForwardDeclaration<Derived, R (C::*)(A0, A1, A2), 1> {
+  R forward(A0 a0, A1 a1 = {}, A2 a2 = {}) {
+    return static_cast<Derived*>(this)->call(std::forward<A0>(a0), std::forward<A1>(a1),
+                                             std::forward<A2>(a2));
+  }
+};
+template <typename Derived, typename R, typename C, typename A0, typename A1, typename A2>
+struct ForwardDeclaration<Derived, R (C::*)(A0, A1, A2), 2> {
+  R forward(A0 a0, A1 a1, A2 a2 = {}) {
+    return static_cast<Derived*>(this)->call(std::forward<A0>(a0), std::forward<A1>(a1),
+                                             std::forward<A2>(a2));
+  }
+};
+
+template <typename Float, typename = void>
+struct HasWeight : std::false_type {};
+template <typename Float>
+struct HasWeight<Float, std::void_t<decltype(std::declval<Float&>().weight = at::Tensor())>>
+    : std::true_type {};
+template <typename Float, typename = void>
+struct HasBias : std::false_type {};
+template <typename Float>
+struct HasBias<Float, std::void_t<decltype(std::declval<Float&>().bias = at::Tensor())>>
+    : std::true_type {};
+
+template <typename Traits, typename = void>
+struct HasParameterSlots : std::false_type {};
+template <typename Traits>
+struct HasParameterSlots<Traits, std::void_t<decltype(&Traits::template parameter_slots<int>)>>
+    : std::true_type {};
+
+/// Disables the forwarding constructors for the FromFloat tag and for copies.
+template <typename... Args>
+struct NotTagged : std::true_type {};
+template <typename First, typename... Rest>
+struct NotTagged<First, Rest...>
+    : std::bool_constant<!std::is_same_v<std::decay_t<First>, FromFloat>> {};
+template <typename... Args>
+using EnableIfNotTagged = std::enable_if_t<NotTagged<Args...>::value>;
+
+/// `Name` from a type name such as `ns::NameImpl`.
+std::string module_name_from_type(const std::string& type_name);
+
+}  // namespace detail
+
+/// Where the forward reads each parameter: the tensor members a quantized forward temporarily
+/// replaces by their quantized values. Default: members `weight` and `bias` when the float type
+/// has them; ModuleTraits may define `parameter_slots(float_module)` instead (the RNNs do).
+template <typename Float, typename Traits = ModuleTraits<Float>>
+std::vector<std::pair<std::string, at::Tensor*>> parameter_slots(Float& module) {
+  if constexpr (detail::HasParameterSlots<Traits>::value) {
+    return Traits::template parameter_slots<int>(module);
+  } else {
+    std::vector<std::pair<std::string, at::Tensor*>> slots;
+    if constexpr (detail::HasWeight<Float>::value) slots.emplace_back("weight", &module.weight);
+    if constexpr (detail::HasBias<Float>::value) slots.emplace_back("bias", &module.bias);
+    return slots;
+  }
+}
+
+/// What FakeQuantizationMixin and QuantizationMixin share: construction, slots, the quantized
+/// call, clone and printing. `Derived` is the concrete class (CRTP).
+template <typename Float, typename Derived>
+class QuantizedModuleBase : public Float, public BaseQuantizationMixin {
+ public:
+  using FloatModule = Float;
+  using Traits = ModuleTraits<Float>;
+
+  /// Builds the float module from the same arguments as the float module's constructor.
+  template <typename... Args, typename = detail::EnableIfNotTagged<Args...>>
+  explicit QuantizedModuleBase(Args&&... args) : Float(std::forward<Args>(args)...) {
+    init();
+  }
+  /// Wraps `float_module`: parameters, buffers and submodules are shared (in-place edits are
+  /// seen by both; re-assigning a parameter on one does not affect the other). Torch's Module is
+  /// a virtual base: the most derived class copies it from `float_module`.
+  QuantizedModuleBase(FromFloat, const Float& float_module) : Float(float_module) { init(); }
+
+  /// The float forward's result type.
+  using Result = typename detail::ForwardOf<Float>::Result;
+
+  /// The class name of the table row (`Linear`, `Add`, ...).
+  static std::string name() {
+    if constexpr (Traits::name != nullptr) {
+      return Traits::name;
+    } else {
+      return detail::module_name_from_type(c10::demangle(typeid(Float).name()));
+    }
+  }
+
+  std::shared_ptr<torch::nn::Module> get_original_module() const override { return float_copy(); }
+  torch::nn::Module& as_module() override { return *this; }
+  const torch::nn::Module& as_module() const override { return *this; }
+
+  /// A deep copy of the quantized module (Cloneable<Float>::clone would return the float type):
+  /// parameters, buffers and quantizers cloned, a quantizer shared by several slots still shared.
+  std::shared_ptr<torch::nn::Module> clone(
+      const c10::optional<torch::Device>& device = c10::nullopt) const override {
+    auto float_clone = std::dynamic_pointer_cast<Float>(float_copy()->clone(device));
+    auto copy = std::make_shared<Derived>(FromFloat{}, *float_clone);
+    copy->copy_state_from(static_cast<const Derived&>(*this));
+    clone_quantizers_into(*copy, device);
+    return copy;
+  }
+
+  void pretty_print(std::ostream& stream) const override {
+    // Through a float copy's vtable: libtorch does not export every Float::pretty_print (the
+    // norm layers' base templates), so a qualified call would not link.
+    std::ostringstream printed;
+    static_cast<const torch::nn::Module&>(*float_copy()).pretty_print(printed);
+    print_renamed(stream, printed.str(), name(), Derived::kPrefix);
+  }
+
+  /// The quantized forward: `forward` (declared with the float signature) calls it.
+  template <typename... Args>
+  Result call(Args&&... args) {
+    compute_param_encodings(/*overwrite=*/false);  // lazy weight initialization (spec §3.1)
+    return static_cast<Derived*>(this)->dispatch(std::forward<Args>(args)...);
+  }
+
+ protected:
+  /// Per-instance state a clone carries over besides the quantizers (QuantizationMixin: kernel).
+  void copy_state_from(const Derived& /*other*/) {}
+
+  /// The fake-quantization path: quantized inputs and parameters, float op, quantized outputs.
+  template <typename... Args>
+  Result fake_quantized_call(Args&&... args) {
+    return fake_quantized_call_indexed(std::index_sequence_for<Args...>{},
+                                       std::forward<Args>(args)...);
+  }
+
+  template <size_t... I, typename... Args>
+  Result fake_quantized_call_indexed(std::index_sequence<I...>, Args&&... args) {
+    ParameterPatch patch(*this);
+    auto result =
+        call_float(quantized_argument<Args, first_leaf<I, Args...>()>(std::forward<Args>(args))...);
+    return map_outputs(std::move(result));
+  }
+
+  /// The index of argument I's first leaf.
+  template <size_t I, typename... Args>
+  static constexpr size_t first_leaf() {
+    constexpr size_t counts[] = {TensorLeaves<std::decay_t<Args>>::count..., 0};
+    size_t sum = 0;
+    for (size_t j = 0; j < I; ++j) sum += counts[j];
+    return sum;
+  }
+
+  /// The input quantizer bound to argument leaf `leaf`, or -1.
+  static int input_for_leaf(size_t leaf) {
+    for (size_t i = 0; i < Traits::num_inputs; ++i) {
+      if (Traits::input_leaf(i) == static_cast<int>(leaf)) return static_cast<int>(i);
+    }
+    return -1;
+  }
+
+  template <typename... Args>
+  Result call_float(Args&&... args) {
+    return Float::forward(std::forward<Args>(args)...);
+  }
+
+  Result map_outputs(Result result) {
+    if constexpr (TensorLeaves<std::decay_t<Result>>::count == 0) {
+      return result;
+    } else {
+      auto quantize = [this](size_t leaf, const at::Tensor& y) {
+        return leaf < Traits::num_outputs ? quantize_output(leaf, y) : y;
+      };
+      return TensorLeaves<std::decay_t<Result>>::map(result, 0, quantize);
+    }
+  }
+
+  /// Replaces the parameter members by their quantized values while it lives.
+  class ParameterPatch {
+   public:
+    explicit ParameterPatch(QuantizedModuleBase& module) {
+      for (auto& [name, slot] : parameter_slots<Float, Traits>(module)) {
+        if (!slot->defined() || !module.param_quantizers->contains(name)) continue;
+        auto quantized = module.quantized_parameter(name, *slot);
+        if (quantized.unsafeGetTensorImpl() == slot->unsafeGetTensorImpl()) continue;
+        saved_.emplace_back(slot, *slot);
+        *slot = std::move(quantized);
+      }
+    }
+    ~ParameterPatch() {
+      for (auto& [slot, original] : saved_) *slot = std::move(original);
+    }
+    ParameterPatch(const ParameterPatch&) = delete;
+    ParameterPatch& operator=(const ParameterPatch&) = delete;
+
+   private:
+    std::vector<std::pair<at::Tensor*, at::Tensor>> saved_;
+  };
+
+  /// The argument with its leaves bound to input quantizers replaced by their quantized values.
+  template <typename Arg, size_t FirstLeaf>
+  decltype(auto) quantized_argument(Arg&& arg) {
+    using Value = std::decay_t<Arg>;
+    if constexpr (TensorLeaves<Value>::count == 0) {
+      return std::forward<Arg>(arg);
+    } else {
+      auto quantize = [this](size_t leaf, const at::Tensor& x) {
+        const int input = input_for_leaf(leaf);
+        return input < 0 ? x : quantize_input(static_cast<size_t>(input), x);
+      };
+      return TensorLeaves<Value>::map(arg, FirstLeaf, quantize);
+    }
+  }
+
+  /// The float module sharing this module's state, without the quantizer containers.
+  std::shared_ptr<Float> float_copy() const {
+    auto copy = std::make_shared<Float>(static_cast<const Float&>(*this));
+    for (const char* name : {"input_quantizers", "output_quantizers", "param_quantizers"}) {
+      if (copy->named_children().contains(name)) copy->unregister_module(name);
+    }
+    return copy;
+  }
+
+ private:
+  void init() {
+    init_quantizers(*this, Traits::num_inputs, Traits::num_outputs);
+    // A parameter whose quantizer could not reach the op would be silently unquantized (the
+    // reference's RNN bug, spec §8 item 4): every directly owned parameter needs a slot.
+    const auto slots = parameter_slots<Float, Traits>(*this);
+    for (const auto& key : param_quantizers->keys()) {
+      bool found = false;
+      for (const auto& slot : slots) found = found || slot.first == key;
+      TORCH_CHECK(found, Derived::kPrefix, name(), ": parameter \"", key,
+                  "\" has no slot a quantizer can patch; declare parameter_slots in "
+                  "ModuleTraits<",
+                  c10::demangle(typeid(Float).name()), ">");
+    }
+  }
+};
+
+/// The fake-quantized module of float module `Float` (`FakeQuantizedLinearImpl` is
+/// `FakeQuantizationMixin<torch::nn::LinearImpl>`), with the float module's constructors and
+/// forward signature.
+///
+///     qs::nn::FakeQuantizedConv2d conv(torch::nn::Conv2dOptions(3, 8, 3).padding(1));
+///     conv->param_quantizers["weight"] = qs::affine::QuantizeDequantize({8, 1, 1, 1}, 8, true);
+///     at::Tensor y = conv(x);
+template <typename Float>
+class FakeQuantizationMixin
+    : public QuantizedModuleBase<Float, FakeQuantizationMixin<Float>>,
+      public detail::ForwardDeclaration<FakeQuantizationMixin<Float>, decltype(&Float::forward),
+                                        ModuleTraits<Float>::required_args> {
+  using Base = QuantizedModuleBase<Float, FakeQuantizationMixin<Float>>;
+
+ public:
+  static constexpr const char* kPrefix = "FakeQuantized";
+  template <typename... Args, typename = detail::EnableIfNotTagged<Args...>>
+  explicit FakeQuantizationMixin(Args&&... args) : Base(std::forward<Args>(args)...) {}
+  FakeQuantizationMixin(FromFloat tag, const Float& float_module)
+      : torch::nn::Module(static_cast<const torch::nn::Module&>(float_module)),
+        Base(tag, float_module) {}
+  using detail::ForwardDeclaration<FakeQuantizationMixin<Float>, decltype(&Float::forward),
+                                   ModuleTraits<Float>::required_args>::forward;
+
+  template <typename... Args>
+  typename Base::Result dispatch(Args&&... args) {
+    return this->fake_quantized_call(std::forward<Args>(args)...);
+  }
+};
+
+}  // namespace quantsim::nn

@@ -1,0 +1,12 @@
+#pragma once
+
+/// Every quantized module of the module table (spec §3.6, §3.7), the mixins and from_module.
+
+#include <quantsim/nn/modules/activation.h>
+#include <quantsim/nn/modules/conv.h>
+#include <quantsim/nn/modules/linear.h>
+#include <quantsim/nn/modules/loss.h>
+#include <quantsim/nn/modules/normalization.h>
+#include <quantsim/nn/modules/pooling.h>
+#include <quantsim/nn/modules/shape.h>
+#include <quantsim/nn/registry.h>
