@@ -9,12 +9,10 @@
 
 #include <quantsim/quantsim.h>
 
-#include "run_times.h"
+#include "bench_main.h"
 
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
-
-#include <malloc.h>
 
 #include <cstdio>
 #include <string>
@@ -187,18 +185,5 @@ void print_summary(const quantsim::bench::RunTimes& times) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Page faults are expensive on this machine: keep freed 64 MiB blocks inside the process
-  // instead of returning them to the system (and re-faulting them) on every iteration.
-  mallopt(M_MMAP_THRESHOLD, 1 << 30);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  std::printf(
-      "quantizer_bench: glibc mallopt keeps large blocks (M_MMAP_THRESHOLD=M_TRIM_THRESHOLD=1 "
-      "GiB)\n");
-  benchmark::Initialize(&argc, argv);
-  register_all();
-  quantsim::bench::RecordingReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  print_summary(reporter.times);
-  benchmark::Shutdown();
-  return 0;
+  return quantsim::bench::run_main(argc, argv, "quantizer_bench", register_all, print_summary);
 }
