@@ -7,11 +7,13 @@ FakeQuantized<Name> (and, where the table lists one, Quantized<Name>) class and 
 instantiation and a registration. Run it after editing the table: python3 tools/module_table.py
 """
 import pathlib
+import subprocess
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 # group: (float headers, rows); row: (float impl, name, inputs, outputs, required args or None,
-#                                     has QuantizationMixin class, extra traits body)
+#   has a QuantizationMixin class, class name if not the float name, argument leaf per input
+#   quantizer if not 0, 1, ...)
 GROUPS = {
     "activation": (["torch/nn/modules/activation.h", "quantsim/nn/float_modules.h"], [
         ("torch::nn::CELUImpl", "CELU", 1, 1), ("torch::nn::ELUImpl", "ELU", 1, 1),
@@ -82,9 +84,8 @@ GROUPS = {
     "linear": (["torch/nn/modules/linear.h", "torch/nn/modules/embedding.h"], [
         ("torch::nn::BilinearImpl", "Bilinear", 2, 1),
         ("torch::nn::EmbeddingImpl", "Embedding", 0, 1),
-        ("torch::nn::EmbeddingBagImpl", "EmbeddingBag", 1, 1, 1, False,
-         "  // Only per_sample_weights (the third argument) is quantized (spec §3.5).\n"
-         "  static constexpr int input_leaf(size_t) { return 2; }\n"),
+        # Only per_sample_weights, the third argument, is quantized (spec §3.5).
+        ("torch::nn::EmbeddingBagImpl", "EmbeddingBag", 1, 1, 1, False, None, [2]),
         ("torch::nn::FlattenImpl", "Flatten", 1, 1),
         ("torch::nn::IdentityImpl", "Identity", 1, 1),
         ("torch::nn::LinearImpl", "Linear", 1, 1, None, True),
@@ -142,6 +143,98 @@ GROUPS = {
         ("torch::nn::TripletMarginLossImpl", "TripletMarginLoss", 3, 1),
         ("torch::nn::TripletMarginWithDistanceLossImpl", "TripletMarginWithDistanceLoss", 3, 1),
     ]),
+    "custom_elementwise": (["quantsim/nn/custom.h"], [
+        ("quantsim::nn::custom::CastImpl", "Cast", 1, 1),
+        ("quantsim::nn::custom::ExponentialImpl", "Exponential", 1, 1),
+        ("quantsim::nn::custom::ErfImpl", "Erf", 1, 1),
+        ("quantsim::nn::custom::SqrtImpl", "Sqrt", 1, 1),
+        ("quantsim::nn::custom::LogImpl", "Log", 1, 1),
+        ("quantsim::nn::custom::AbsImpl", "Abs", 1, 1),
+        ("quantsim::nn::custom::NegImpl", "Neg", 1, 1),
+        ("quantsim::nn::custom::ElementwiseCeilImpl", "ElementwiseCeil", 1, 1),
+        ("quantsim::nn::custom::ElementwiseFloorImpl", "ElementwiseFloor", 1, 1),
+        ("quantsim::nn::custom::SinImpl", "Sin", 1, 1),
+        ("quantsim::nn::custom::CosImpl", "Cos", 1, 1),
+        ("quantsim::nn::custom::AsinImpl", "Asin", 1, 1),
+        ("quantsim::nn::custom::AtanImpl", "Atan", 1, 1),
+        ("quantsim::nn::custom::RoundImpl", "Round", 1, 1),
+        ("quantsim::nn::custom::LogicalNotImpl", "LogicalNot", 1, 1),
+        ("quantsim::nn::custom::ElementwiseUnarySignImpl", "ElementwiseUnarySign", 1, 1),
+        ("quantsim::nn::custom::RSqrtImpl", "RSqrt", 1, 1),
+        ("quantsim::nn::custom::SquareImpl", "Square", 1, 1),
+        ("quantsim::nn::custom::MatMulImpl", "MatMul", 2, 1),
+        ("quantsim::nn::custom::AddImpl", "Add", 2, 1, None, True),
+        ("quantsim::nn::custom::MultiplyImpl", "Multiply", 2, 1, None, True),
+        ("quantsim::nn::custom::SubtractImpl", "Subtract", 2, 1, None, True),
+        ("quantsim::nn::custom::DivideImpl", "Divide", 2, 1),
+        ("quantsim::nn::custom::FloorDivideImpl", "FloorDivide", 2, 1),
+        ("quantsim::nn::custom::GreaterImpl", "Greater", 2, 1),
+        ("quantsim::nn::custom::LessImpl", "Less", 2, 1),
+        ("quantsim::nn::custom::GreaterEqualImpl", "GreaterEqual", 2, 1),
+        ("quantsim::nn::custom::LessEqualImpl", "LessEqual", 2, 1),
+        ("quantsim::nn::custom::NotEqualImpl", "NotEqual", 2, 1),
+        ("quantsim::nn::custom::EqualImpl", "Equal", 2, 1),
+        ("quantsim::nn::custom::RemainderImpl", "Remainder", 2, 1),
+        ("quantsim::nn::custom::FmodImpl", "Fmod", 2, 1),
+        ("quantsim::nn::custom::PowImpl", "Pow", 2, 1),
+        ("quantsim::nn::custom::MaximumImpl", "Maximum", 2, 1),
+        ("quantsim::nn::custom::MaxImpl", "Max", 2, 1),
+        ("quantsim::nn::custom::MinimumImpl", "Minimum", 2, 1),
+        ("quantsim::nn::custom::MinImpl", "Min", 2, 1),
+        ("quantsim::nn::custom::BmmImpl", "Bmm", 2, 1),
+        ("quantsim::nn::custom::LogicalOrImpl", "LogicalOr", 2, 1),
+        ("quantsim::nn::custom::LogicalAndImpl", "LogicalAnd", 2, 1),
+        ("quantsim::nn::custom::BaddbmmImpl", "Baddbmm", 3, 1),
+        ("quantsim::nn::custom::AddmmImpl", "Addmm", 3, 1),
+        ("quantsim::nn::custom::WhereImpl", "Where", 3, 1),
+        # Binary in the reference's legacy table, though its forward takes one tensor.
+        ("quantsim::nn::custom::CustomSiLUImpl", "CustomSiLU", 2, 1, None, False, None, [0, -1]),
+    ]),
+    "custom_tensor": (["quantsim/nn/custom.h"], [
+        ("quantsim::nn::custom::ChannelShuffleImpl", "ChannelShuffle", 1, 1),
+        ("quantsim::nn::custom::MaxPool2dImpl", "MaxPool2d", 1, 1),
+        ("quantsim::nn::custom::AdaptiveAvgPool2dImpl", "AdaptiveAvgPool2d", 1, 1),
+        ("quantsim::nn::custom::AvgPool2dImpl", "AvgPool2d", 1, 1),
+        ("quantsim::nn::custom::DepthToSpaceDCRModeImpl", "DepthToSpaceDCRMode", 1, 1),
+        ("quantsim::nn::custom::OneHotImpl", "OneHot", 1, 1),
+        ("quantsim::nn::custom::NonZeroImpl", "NonZero", 1, 1),
+        ("quantsim::nn::custom::MeanImpl", "Mean", 1, 1),
+        ("quantsim::nn::custom::SumImpl", "Sum", 1, 1),
+        ("quantsim::nn::custom::ProdImpl", "Prod", 1, 1),
+        ("quantsim::nn::custom::ArgminImpl", "Argmin", 1, 1),
+        ("quantsim::nn::custom::ArgmaxImpl", "Argmax", 1, 1),
+        ("quantsim::nn::custom::GatherImpl", "Gather", 1, 1),
+        ("quantsim::nn::custom::ReshapeImpl", "Reshape", 1, 1),
+        ("quantsim::nn::custom::RoiAlignImpl", "RoiAlign", 1, 1),
+        ("quantsim::nn::custom::PermuteImpl", "Permute", 1, 1),
+        ("quantsim::nn::custom::IndexSelectImpl", "IndexSelect", 1, 1),
+        ("quantsim::nn::custom::TopKImpl", "TopK", 1, 1),
+        ("quantsim::nn::custom::TileImpl", "Tile", 1, 1),
+        ("quantsim::nn::custom::NormImpl", "Norm", 1, 1),
+        ("quantsim::nn::custom::CumSumImpl", "CumSum", 1, 1),
+        ("quantsim::nn::custom::InterpolateImpl", "Interpolate", 1, 1),
+        ("quantsim::nn::custom::NormalizeImpl", "Normalize", 1, 1),
+        ("quantsim::nn::custom::PadImpl", "Pad", 1, 1),
+        ("quantsim::nn::custom::ShapeImpl", "Shape", 1, 1),
+        ("quantsim::nn::custom::ExpandImpl", "Expand", 1, 1),
+        ("quantsim::nn::custom::StridedSliceImpl", "StridedSlice", 1, 1),
+        ("quantsim::nn::custom::SplitImpl", "Split", 1, 1),
+        ("quantsim::nn::custom::ConcatImpl", "Concat", 1, 1),
+        ("quantsim::nn::custom::CustomGatherImpl", "CustomGather", 2, 1),
+        ("quantsim::nn::custom::GatherNdImpl", "GatherNd", 2, 1),
+        ("quantsim::nn::custom::ScatterNDImpl", "ScatterND", 3, 1),
+        ("quantsim::nn::custom::DynamicConv2dImpl", "DynamicConv2d", 3, 1),
+        ("quantsim::nn::custom::ScatterElementsImpl", "ScatterElements", 3, 1),
+        ("quantsim::nn::custom::BatchNormImpl", "BatchNorm", 5, 1, 3),
+        # (input, [num_groups], weight, bias): the reference's slot 1 has no tensor.
+        ("quantsim::nn::custom::GroupNormImpl", "GroupNorm", 4, 1, 1, False, "AimetGroupNorm",
+         [0, -1, 1, 2]),
+        # forward(boxes, scores): the one input quantizer applies to the scores.
+        ("quantsim::nn::custom::NonMaxSuppressionImpl", "NonMaxSuppression", 1, 1, None, False,
+         None, [1]),
+        # forward(x, mask, value): slot 0 unused, slot 1 on the fill value (spec §3.7, §8 item 11).
+        ("quantsim::nn::custom::MaskedFillImpl", "MaskedFill", 2, 1, None, False, None, [-1, 2]),
+    ]),
 }
 
 HEADER = '''#pragma once
@@ -157,7 +250,10 @@ HEADER = '''#pragma once
 namespace quantsim::nn {{
 
 {traits}
-{classes}
+// Instantiated once, in src/nn/modules/{group}.cpp.
+{externs}
+
+{open_classes}{classes}{close_classes}
 }}  // namespace quantsim::nn
 '''
 
@@ -179,43 +275,54 @@ void register_{group}_modules() {{
 
 
 def row(r):
-    r = list(r) + [None] * (7 - len(r))
-    impl, name, n_in, n_out, required, quantized, extra = r
-    return impl, name, n_in, n_out, required, bool(quantized), extra or ""
+    r = list(r) + [None] * (8 - len(r))
+    impl, name, n_in, n_out, required, quantized, cls, leaves = r
+    extra = ""
+    if leaves is not None:
+        assert len(leaves) == n_in, name
+        extra = ("  static constexpr int input_leaf(size_t index) {\n"
+                 f"    constexpr int leaves[] = {{{', '.join(map(str, leaves))}}};\n"
+                 "    return leaves[index];\n  }\n")
+    return impl, name, n_in, n_out, required, bool(quantized), cls or name, extra
 
 
 def main():
     for group, (includes, rows) in GROUPS.items():
-        traits, classes, inst, regs = [], [], [], []
+        traits, classes, externs, inst, regs = [], [], [], [], []
         extra_includes = ""
         if group == "loss":
             extra_includes = "#include <quantsim/nn/modules/asm_output.h>"
         for r in rows:
-            impl, name, n_in, n_out, required, quantized, extra = row(r)
+            impl, name, n_in, n_out, required, quantized, cls, extra = row(r)
             req = f"\n  static constexpr size_t required_args = {required};" if required else ""
             traits.append(
                 f"template <>\nstruct ModuleTraits<{impl}> : DefaultModuleTraits<{n_in}, {n_out}> {{\n"
                 f"  static constexpr const char* name = \"{name}\";{req}\n{extra}}};\n")
             classes.append(
-                f"using FakeQuantized{name}Impl = FakeQuantizationMixin<{impl}>;\n"
-                f"TORCH_MODULE(FakeQuantized{name});\n"
-                f"extern template class FakeQuantizationMixin<{impl}>;\n")
+                f"using FakeQuantized{cls}Impl = FakeQuantizationMixin<{impl}>;\n"
+                f"TORCH_MODULE(FakeQuantized{cls});\n")
+            externs.append(f"extern template class FakeQuantizationMixin<{impl}>;")
             inst.append(f"template class FakeQuantizationMixin<{impl}>;")
             regs.append(f"  register_quantized_module<{impl}>();")
             if quantized:
                 classes.append(
-                    f"using Quantized{name}Impl = QuantizationMixin<{impl}>;\n"
-                    f"TORCH_MODULE(Quantized{name});\n"
-                    f"extern template class QuantizationMixin<{impl}>;\n")
+                    f"using Quantized{cls}Impl = QuantizationMixin<{impl}>;\n"
+                    f"TORCH_MODULE(Quantized{cls});\n")
+                externs.append(f"extern template class QuantizationMixin<{impl}>;")
                 inst.append(f"template class QuantizationMixin<{impl}>;")
                 regs.append(f"  register_quantized_module<{impl}, QuantizationMixin<{impl}>>();")
         (ROOT / "include/quantsim/nn/modules" / f"{group}.h").write_text(HEADER.format(
             group=group, extra_includes=extra_includes,
             includes="\n".join(f"#include <{h}>" for h in includes),
-            traits="\n".join(traits), classes="\n".join(classes)))
+            traits="\n".join(traits), classes="\n".join(classes), externs="\n".join(externs),
+            open_classes="namespace custom {\n\n" if group.startswith("custom") else "",
+            close_classes="\n}  // namespace custom\n" if group.startswith("custom") else ""))
         (ROOT / "src/nn/modules" / f"{group}.cpp").write_text(SOURCE.format(
             group=group, instantiations="\n".join(inst) + "\n",
             registrations="\n".join(regs) + "\n"))
+    written = [str(p) for g in GROUPS for p in (ROOT / "include/quantsim/nn/modules" / f"{g}.h",
+                                                ROOT / "src/nn/modules" / f"{g}.cpp")]
+    subprocess.run(["clang-format", "-i", *written], check=True)
     print("groups:", ", ".join(GROUPS), "rows:", sum(len(r) for _, r in GROUPS.values()))
 
 

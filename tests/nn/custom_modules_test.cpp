@@ -456,11 +456,12 @@ TEST(CustomSpatial, PoolingResamplingAndPadding) {
                                                                   .size(std::vector<int64_t>{9, 4})
                                                                   .mode(torch::kBilinear)
                                                                   .align_corners(false))));
-  custom::Pad pad(custom::PadOptions({1, 2}).mode(torch::kReflect));
-  EXPECT_TRUE(bitwise_equal(pad(x), F::pad(x, F::PadFuncOptions({1, 2}).mode(torch::kReflect))));
+  custom::Pad pad(custom::PadOptions({1, 2, 0, 1}).mode(torch::kReflect));
+  EXPECT_TRUE(
+      bitwise_equal(pad(x), F::pad(x, F::PadFuncOptions({1, 2, 0, 1}).mode(torch::kReflect))));
   EXPECT_TRUE(
       bitwise_equal(custom::Pad(custom::PadOptions({1, 0}).value(7))(f32({1, 2})), f32({7, 1, 2})));
-  EXPECT_EQ(printed(*pad), "quantsim::nn::custom::Pad(pad=[1, 2], mode=kReflect, value=0)");
+  EXPECT_EQ(printed(*pad), "quantsim::nn::custom::Pad(pad=[1, 2, 0, 1], mode=kReflect, value=0)");
   EXPECT_EQ(printed(*max_pool),
             "quantsim::nn::custom::MaxPool2d(kernel_size=[3, 3], stride=[2, 2], padding=[1, 1], "
             "dilation=[1, 1], ceil_mode=false)");
@@ -501,7 +502,8 @@ TEST(CustomSpatial, DepthToSpaceIsOnnxDepthToSpace) {
   // Rectangular CRD blocks: out[k][h*bh + i][w*bw + j] = x[k*bh*bw + i*bw + j][h][w]
   custom::DepthToSpaceCRDMode rect(custom::DepthToSpaceCRDModeOptions({1, 2}));
   const auto z = at::arange(4, at::kFloat).reshape({1, 2, 1, 2});
-  EXPECT_TRUE(bitwise_equal(rect(z), f32({0, 1, 2, 3}).reshape({1, 1, 1, 4})));
+  // out[0][0][0][2w + j] = x[j][0][w]
+  EXPECT_TRUE(bitwise_equal(rect(z), f32({0, 2, 1, 3}).reshape({1, 1, 1, 4})));
   EXPECT_EQ(printed(*dcr), "quantsim::nn::custom::DepthToSpaceDCRMode(block_size=2)");
   EXPECT_EQ(printed(*rect), "quantsim::nn::custom::DepthToSpaceCRDMode(block_size=[1, 2])");
   EXPECT_TRUE(bitwise_equal(AnyModule(dcr).forward(x), expected_dcr));

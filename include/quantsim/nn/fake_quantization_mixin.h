@@ -21,6 +21,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -76,6 +77,16 @@ struct ForwardDeclaration<Derived, R (C::*)(A0, A1, A2), 2> {
   }
 };
 
+template <typename Derived, typename R, typename C, typename A0, typename A1, typename A2,
+          typename A3, typename A4>
+struct ForwardDeclaration<Derived, R (C::*)(A0, A1, A2, A3, A4), 3> {
+  R forward(A0 a0, A1 a1, A2 a2, A3 a3 = {}, A4 a4 = {}) {
+    return static_cast<Derived*>(this)->call(std::forward<A0>(a0), std::forward<A1>(a1),
+                                             std::forward<A2>(a2), std::forward<A3>(a3),
+                                             std::forward<A4>(a4));
+  }
+};
+
 template <typename Float, typename = void>
 struct HasWeight : std::false_type {};
 template <typename Float>
@@ -87,11 +98,23 @@ template <typename Float>
 struct HasBias<Float, std::void_t<decltype(std::declval<Float&>().bias = at::Tensor())>>
     : std::true_type {};
 
-template <typename Traits, typename = void>
+template <typename Traits, typename Float, typename = void>
 struct HasParameterSlots : std::false_type {};
-template <typename Traits>
-struct HasParameterSlots<Traits, std::void_t<decltype(&Traits::template parameter_slots<int>)>>
+template <typename Traits, typename Float>
+struct HasParameterSlots<Traits, Float,
+                         std::void_t<decltype(Traits::parameter_slots(std::declval<Float&>()))>>
     : std::true_type {};
+
+/// Whether ModuleTraits has a `complete_arguments(const Float&, Args&...)` hook for these
+/// arguments (see QuantizedModuleBase::fake_quantized_call_on).
+template <typename Traits, typename Float, typename Arguments, typename = void>
+struct HasCompleteArguments : std::false_type {};
+template <typename Traits, typename Float, typename... Args>
+struct HasCompleteArguments<
+    Traits, Float, std::tuple<Args...>,
+    std::void_t<decltype(Traits::complete_arguments(
+        std::declval<const Float&>(), std::declval<std::decay_t<Args>&>()...))>> : std::true_type {
+};
 
 /// Disables the forwarding constructors for the FromFloat tag and for copies.
 template <typename... Args>
@@ -109,11 +132,12 @@ std::string module_name_from_type(const std::string& type_name);
 
 /// Where the forward reads each parameter: the tensor members a quantized forward temporarily
 /// replaces by their quantized values. Default: members `weight` and `bias` when the float type
-/// has them; ModuleTraits may define `parameter_slots(float_module)` instead (the RNNs do).
+/// has them; ModuleTraits may define `static std::vector<std::pair<std::string, at::Tensor*>>
+/// parameter_slots(Float&)` instead (the RNNs do: their forward reads a cached weight list).
 template <typename Float, typename Traits = ModuleTraits<Float>>
 std::vector<std::pair<std::string, at::Tensor*>> parameter_slots(Float& module) {
-  if constexpr (detail::HasParameterSlots<Traits>::value) {
-    return Traits::template parameter_slots<int>(module);
+  if constexpr (detail::HasParameterSlots<Traits, Float>::value) {
+    return Traits::parameter_slots(module);
   } else {
     std::vector<std::pair<std::string, at::Tensor*>> slots;
     if constexpr (detail::HasWeight<Float>::value) slots.emplace_back("weight", &module.weight);
@@ -182,6 +206,16 @@ class QuantizedModuleBase : public Float, public BaseQuantizationMixin {
     return static_cast<Derived*>(this)->dispatch(std::forward<Args>(args)...);
   }
 
+  /// The quantized `forward_with_packed_input` of RNN, LSTM and GRU (only those declare one):
+  /// input quantizer 0 applies to the packed data, the others to the hidden state as in forward.
+  template <typename F = Float, typename Method = decltype(&F::forward_with_packed_input)>
+  typename detail::MethodSignature<Method>::Result forward_with_packed_input(
+      const torch::nn::utils::rnn::PackedSequence& input,
+      std::tuple_element_t<1, typename detail::MethodSignature<Method>::Arguments> hx = {}) {
+    compute_param_encodings(/*overwrite=*/false);
+    return fake_quantized_method_call(&F::forward_with_packed_input, input, std::move(hx));
+  }
+
  protected:
   /// Per-instance state a clone carries over besides the quantizers (QuantizationMixin: kernel).
   void copy_state_from(const Derived& /*other*/) {}
@@ -189,15 +223,53 @@ class QuantizedModuleBase : public Float, public BaseQuantizationMixin {
   /// The fake-quantization path: quantized inputs and parameters, float op, quantized outputs.
   template <typename... Args>
   Result fake_quantized_call(Args&&... args) {
-    return fake_quantized_call_indexed(std::index_sequence_for<Args...>{},
-                                       std::forward<Args>(args)...);
+    auto float_forward = [this](auto&&... a) -> Result {
+      return this->call_float(std::forward<decltype(a)>(a)...);
+    };
+    return fake_quantized_call_on(float_forward, std::forward<Args>(args)...);
   }
 
-  template <size_t... I, typename... Args>
-  Result fake_quantized_call_indexed(std::index_sequence<I...>, Args&&... args) {
+  /// The same path around another float method, e.g.
+  /// `fake_quantized_method_call(&Float::forward_with_packed_input, packed, hx)`: the argument
+  /// and result leaves bind to the quantizers as forward's do.
+  template <typename Method, typename... Args>
+  auto fake_quantized_method_call(Method method, Args&&... args) {
+    auto float_method = [this, method](auto&&... a) {
+      return (static_cast<Float&>(*this).*method)(std::forward<decltype(a)>(a)...);
+    };
+    return fake_quantized_call_on(float_method, std::forward<Args>(args)...);
+  }
+
+  /// Runs `op` on the quantized arguments under the parameter patch. When ModuleTraits has a
+  /// hook `static void complete_arguments(const Float&, Args&... args)`, it first fills in what
+  /// the float op would default (the RNNs' zero hidden state), so that the input quantizers see
+  /// the values the op really uses (spec §3.5).
+  template <typename Op, typename... Args>
+  auto fake_quantized_call_on(Op& op, Args&&... args) {
+    if constexpr (detail::HasCompleteArguments<Traits, Float, std::tuple<Args...>>::value) {
+      std::tuple<std::decay_t<Args>...> completed(std::forward<Args>(args)...);
+      std::apply(
+          [this](auto&... a) {
+            Traits::complete_arguments(static_cast<const Float&>(*this), a...);
+          },
+          completed);
+      return std::apply(
+          [&](auto&... a) {
+            return fake_quantized_call_indexed(std::index_sequence_for<Args...>{}, op,
+                                               std::move(a)...);
+          },
+          completed);
+    } else {
+      return fake_quantized_call_indexed(std::index_sequence_for<Args...>{}, op,
+                                         std::forward<Args>(args)...);
+    }
+  }
+
+  template <size_t... I, typename Op, typename... Args>
+  auto fake_quantized_call_indexed(std::index_sequence<I...>, Op& op, Args&&... args) {
     ParameterPatch patch(*this);
     auto result =
-        call_float(quantized_argument<Args, first_leaf<I, Args...>()>(std::forward<Args>(args))...);
+        op(quantized_argument<Args, first_leaf<I, Args...>()>(std::forward<Args>(args))...);
     return map_outputs(std::move(result));
   }
 
@@ -223,14 +295,15 @@ class QuantizedModuleBase : public Float, public BaseQuantizationMixin {
     return Float::forward(std::forward<Args>(args)...);
   }
 
-  Result map_outputs(Result result) {
-    if constexpr (TensorLeaves<std::decay_t<Result>>::count == 0) {
+  template <typename R>
+  R map_outputs(R result) {
+    if constexpr (TensorLeaves<std::decay_t<R>>::count == 0) {
       return result;
     } else {
       auto quantize = [this](size_t leaf, const at::Tensor& y) {
         return leaf < Traits::num_outputs ? quantize_output(leaf, y) : y;
       };
-      return TensorLeaves<std::decay_t<Result>>::map(result, 0, quantize);
+      return TensorLeaves<std::decay_t<R>>::map(result, 0, quantize);
     }
   }
 

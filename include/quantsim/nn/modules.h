@@ -4,9 +4,12 @@
 
 #include <quantsim/nn/modules/activation.h>
 #include <quantsim/nn/modules/conv.h>
+#include <quantsim/nn/modules/custom_elementwise.h>
+#include <quantsim/nn/modules/custom_tensor.h>
 #include <quantsim/nn/modules/linear.h>
 #include <quantsim/nn/modules/loss.h>
 #include <quantsim/nn/modules/normalization.h>
 #include <quantsim/nn/modules/pooling.h>
+#include <quantsim/nn/modules/rnn.h>
 #include <quantsim/nn/modules/shape.h>
 #include <quantsim/nn/registry.h>

@@ -8,7 +8,8 @@ namespace quantsim::nn {
 
 void register_activation_modules();
 void register_conv_modules();
-void register_custom_modules();
+void register_custom_elementwise_modules();
+void register_custom_tensor_modules();
 void register_linear_modules();
 void register_loss_modules();
 void register_normalization_modules();

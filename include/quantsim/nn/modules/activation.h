@@ -151,128 +151,130 @@ struct ModuleTraits<torch::nn::ThresholdImpl> : DefaultModuleTraits<1, 1> {
   static constexpr const char* name = "Threshold";
 };
 
+// Instantiated once, in src/nn/modules/activation.cpp.
+extern template class FakeQuantizationMixin<torch::nn::CELUImpl>;
+extern template class FakeQuantizationMixin<torch::nn::ELUImpl>;
+extern template class FakeQuantizationMixin<torch::nn::GELUImpl>;
+extern template class QuantizationMixin<torch::nn::GELUImpl>;
+extern template class FakeQuantizationMixin<torch::nn::GLUImpl>;
+extern template class FakeQuantizationMixin<torch::nn::HardshrinkImpl>;
+extern template class FakeQuantizationMixin<quantsim::nn::HardsigmoidImpl>;
+extern template class FakeQuantizationMixin<quantsim::nn::HardswishImpl>;
+extern template class FakeQuantizationMixin<torch::nn::HardtanhImpl>;
+extern template class FakeQuantizationMixin<torch::nn::LeakyReLUImpl>;
+extern template class FakeQuantizationMixin<torch::nn::LogSigmoidImpl>;
+extern template class FakeQuantizationMixin<torch::nn::LogSoftmaxImpl>;
+extern template class FakeQuantizationMixin<torch::nn::MishImpl>;
+extern template class FakeQuantizationMixin<torch::nn::PReLUImpl>;
+extern template class FakeQuantizationMixin<torch::nn::RReLUImpl>;
+extern template class FakeQuantizationMixin<torch::nn::ReLUImpl>;
+extern template class FakeQuantizationMixin<torch::nn::ReLU6Impl>;
+extern template class FakeQuantizationMixin<torch::nn::SELUImpl>;
+extern template class FakeQuantizationMixin<torch::nn::SiLUImpl>;
+extern template class FakeQuantizationMixin<torch::nn::SigmoidImpl>;
+extern template class QuantizationMixin<torch::nn::SigmoidImpl>;
+extern template class FakeQuantizationMixin<torch::nn::SoftmaxImpl>;
+extern template class QuantizationMixin<torch::nn::SoftmaxImpl>;
+extern template class FakeQuantizationMixin<torch::nn::Softmax2dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::SoftminImpl>;
+extern template class FakeQuantizationMixin<torch::nn::SoftplusImpl>;
+extern template class FakeQuantizationMixin<torch::nn::SoftshrinkImpl>;
+extern template class FakeQuantizationMixin<torch::nn::SoftsignImpl>;
+extern template class FakeQuantizationMixin<torch::nn::TanhImpl>;
+extern template class FakeQuantizationMixin<torch::nn::TanhshrinkImpl>;
+extern template class FakeQuantizationMixin<torch::nn::ThresholdImpl>;
+
 using FakeQuantizedCELUImpl = FakeQuantizationMixin<torch::nn::CELUImpl>;
 TORCH_MODULE(FakeQuantizedCELU);
-extern template class FakeQuantizationMixin<torch::nn::CELUImpl>;
 
 using FakeQuantizedELUImpl = FakeQuantizationMixin<torch::nn::ELUImpl>;
 TORCH_MODULE(FakeQuantizedELU);
-extern template class FakeQuantizationMixin<torch::nn::ELUImpl>;
 
 using FakeQuantizedGELUImpl = FakeQuantizationMixin<torch::nn::GELUImpl>;
 TORCH_MODULE(FakeQuantizedGELU);
-extern template class FakeQuantizationMixin<torch::nn::GELUImpl>;
 
 using QuantizedGELUImpl = QuantizationMixin<torch::nn::GELUImpl>;
 TORCH_MODULE(QuantizedGELU);
-extern template class QuantizationMixin<torch::nn::GELUImpl>;
 
 using FakeQuantizedGLUImpl = FakeQuantizationMixin<torch::nn::GLUImpl>;
 TORCH_MODULE(FakeQuantizedGLU);
-extern template class FakeQuantizationMixin<torch::nn::GLUImpl>;
 
 using FakeQuantizedHardshrinkImpl = FakeQuantizationMixin<torch::nn::HardshrinkImpl>;
 TORCH_MODULE(FakeQuantizedHardshrink);
-extern template class FakeQuantizationMixin<torch::nn::HardshrinkImpl>;
 
 using FakeQuantizedHardsigmoidImpl = FakeQuantizationMixin<quantsim::nn::HardsigmoidImpl>;
 TORCH_MODULE(FakeQuantizedHardsigmoid);
-extern template class FakeQuantizationMixin<quantsim::nn::HardsigmoidImpl>;
 
 using FakeQuantizedHardswishImpl = FakeQuantizationMixin<quantsim::nn::HardswishImpl>;
 TORCH_MODULE(FakeQuantizedHardswish);
-extern template class FakeQuantizationMixin<quantsim::nn::HardswishImpl>;
 
 using FakeQuantizedHardtanhImpl = FakeQuantizationMixin<torch::nn::HardtanhImpl>;
 TORCH_MODULE(FakeQuantizedHardtanh);
-extern template class FakeQuantizationMixin<torch::nn::HardtanhImpl>;
 
 using FakeQuantizedLeakyReLUImpl = FakeQuantizationMixin<torch::nn::LeakyReLUImpl>;
 TORCH_MODULE(FakeQuantizedLeakyReLU);
-extern template class FakeQuantizationMixin<torch::nn::LeakyReLUImpl>;
 
 using FakeQuantizedLogSigmoidImpl = FakeQuantizationMixin<torch::nn::LogSigmoidImpl>;
 TORCH_MODULE(FakeQuantizedLogSigmoid);
-extern template class FakeQuantizationMixin<torch::nn::LogSigmoidImpl>;
 
 using FakeQuantizedLogSoftmaxImpl = FakeQuantizationMixin<torch::nn::LogSoftmaxImpl>;
 TORCH_MODULE(FakeQuantizedLogSoftmax);
-extern template class FakeQuantizationMixin<torch::nn::LogSoftmaxImpl>;
 
 using FakeQuantizedMishImpl = FakeQuantizationMixin<torch::nn::MishImpl>;
 TORCH_MODULE(FakeQuantizedMish);
-extern template class FakeQuantizationMixin<torch::nn::MishImpl>;
 
 using FakeQuantizedPReLUImpl = FakeQuantizationMixin<torch::nn::PReLUImpl>;
 TORCH_MODULE(FakeQuantizedPReLU);
-extern template class FakeQuantizationMixin<torch::nn::PReLUImpl>;
 
 using FakeQuantizedRReLUImpl = FakeQuantizationMixin<torch::nn::RReLUImpl>;
 TORCH_MODULE(FakeQuantizedRReLU);
-extern template class FakeQuantizationMixin<torch::nn::RReLUImpl>;
 
 using FakeQuantizedReLUImpl = FakeQuantizationMixin<torch::nn::ReLUImpl>;
 TORCH_MODULE(FakeQuantizedReLU);
-extern template class FakeQuantizationMixin<torch::nn::ReLUImpl>;
 
 using FakeQuantizedReLU6Impl = FakeQuantizationMixin<torch::nn::ReLU6Impl>;
 TORCH_MODULE(FakeQuantizedReLU6);
-extern template class FakeQuantizationMixin<torch::nn::ReLU6Impl>;
 
 using FakeQuantizedSELUImpl = FakeQuantizationMixin<torch::nn::SELUImpl>;
 TORCH_MODULE(FakeQuantizedSELU);
-extern template class FakeQuantizationMixin<torch::nn::SELUImpl>;
 
 using FakeQuantizedSiLUImpl = FakeQuantizationMixin<torch::nn::SiLUImpl>;
 TORCH_MODULE(FakeQuantizedSiLU);
-extern template class FakeQuantizationMixin<torch::nn::SiLUImpl>;
 
 using FakeQuantizedSigmoidImpl = FakeQuantizationMixin<torch::nn::SigmoidImpl>;
 TORCH_MODULE(FakeQuantizedSigmoid);
-extern template class FakeQuantizationMixin<torch::nn::SigmoidImpl>;
 
 using QuantizedSigmoidImpl = QuantizationMixin<torch::nn::SigmoidImpl>;
 TORCH_MODULE(QuantizedSigmoid);
-extern template class QuantizationMixin<torch::nn::SigmoidImpl>;
 
 using FakeQuantizedSoftmaxImpl = FakeQuantizationMixin<torch::nn::SoftmaxImpl>;
 TORCH_MODULE(FakeQuantizedSoftmax);
-extern template class FakeQuantizationMixin<torch::nn::SoftmaxImpl>;
 
 using QuantizedSoftmaxImpl = QuantizationMixin<torch::nn::SoftmaxImpl>;
 TORCH_MODULE(QuantizedSoftmax);
-extern template class QuantizationMixin<torch::nn::SoftmaxImpl>;
 
 using FakeQuantizedSoftmax2dImpl = FakeQuantizationMixin<torch::nn::Softmax2dImpl>;
 TORCH_MODULE(FakeQuantizedSoftmax2d);
-extern template class FakeQuantizationMixin<torch::nn::Softmax2dImpl>;
 
 using FakeQuantizedSoftminImpl = FakeQuantizationMixin<torch::nn::SoftminImpl>;
 TORCH_MODULE(FakeQuantizedSoftmin);
-extern template class FakeQuantizationMixin<torch::nn::SoftminImpl>;
 
 using FakeQuantizedSoftplusImpl = FakeQuantizationMixin<torch::nn::SoftplusImpl>;
 TORCH_MODULE(FakeQuantizedSoftplus);
-extern template class FakeQuantizationMixin<torch::nn::SoftplusImpl>;
 
 using FakeQuantizedSoftshrinkImpl = FakeQuantizationMixin<torch::nn::SoftshrinkImpl>;
 TORCH_MODULE(FakeQuantizedSoftshrink);
-extern template class FakeQuantizationMixin<torch::nn::SoftshrinkImpl>;
 
 using FakeQuantizedSoftsignImpl = FakeQuantizationMixin<torch::nn::SoftsignImpl>;
 TORCH_MODULE(FakeQuantizedSoftsign);
-extern template class FakeQuantizationMixin<torch::nn::SoftsignImpl>;
 
 using FakeQuantizedTanhImpl = FakeQuantizationMixin<torch::nn::TanhImpl>;
 TORCH_MODULE(FakeQuantizedTanh);
-extern template class FakeQuantizationMixin<torch::nn::TanhImpl>;
 
 using FakeQuantizedTanhshrinkImpl = FakeQuantizationMixin<torch::nn::TanhshrinkImpl>;
 TORCH_MODULE(FakeQuantizedTanhshrink);
-extern template class FakeQuantizationMixin<torch::nn::TanhshrinkImpl>;
 
 using FakeQuantizedThresholdImpl = FakeQuantizationMixin<torch::nn::ThresholdImpl>;
 TORCH_MODULE(FakeQuantizedThreshold);
-extern template class FakeQuantizationMixin<torch::nn::ThresholdImpl>;
 
 }  // namespace quantsim::nn

@@ -54,48 +54,50 @@ struct ModuleTraits<torch::nn::UnfoldImpl> : DefaultModuleTraits<1, 1> {
   static constexpr const char* name = "Unfold";
 };
 
+// Instantiated once, in src/nn/modules/conv.cpp.
+extern template class FakeQuantizationMixin<torch::nn::Conv1dImpl>;
+extern template class QuantizationMixin<torch::nn::Conv1dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::Conv2dImpl>;
+extern template class QuantizationMixin<torch::nn::Conv2dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::Conv3dImpl>;
+extern template class QuantizationMixin<torch::nn::Conv3dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::ConvTranspose1dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::ConvTranspose2dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::ConvTranspose3dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::FoldImpl>;
+extern template class FakeQuantizationMixin<torch::nn::UnfoldImpl>;
+
 using FakeQuantizedConv1dImpl = FakeQuantizationMixin<torch::nn::Conv1dImpl>;
 TORCH_MODULE(FakeQuantizedConv1d);
-extern template class FakeQuantizationMixin<torch::nn::Conv1dImpl>;
 
 using QuantizedConv1dImpl = QuantizationMixin<torch::nn::Conv1dImpl>;
 TORCH_MODULE(QuantizedConv1d);
-extern template class QuantizationMixin<torch::nn::Conv1dImpl>;
 
 using FakeQuantizedConv2dImpl = FakeQuantizationMixin<torch::nn::Conv2dImpl>;
 TORCH_MODULE(FakeQuantizedConv2d);
-extern template class FakeQuantizationMixin<torch::nn::Conv2dImpl>;
 
 using QuantizedConv2dImpl = QuantizationMixin<torch::nn::Conv2dImpl>;
 TORCH_MODULE(QuantizedConv2d);
-extern template class QuantizationMixin<torch::nn::Conv2dImpl>;
 
 using FakeQuantizedConv3dImpl = FakeQuantizationMixin<torch::nn::Conv3dImpl>;
 TORCH_MODULE(FakeQuantizedConv3d);
-extern template class FakeQuantizationMixin<torch::nn::Conv3dImpl>;
 
 using QuantizedConv3dImpl = QuantizationMixin<torch::nn::Conv3dImpl>;
 TORCH_MODULE(QuantizedConv3d);
-extern template class QuantizationMixin<torch::nn::Conv3dImpl>;
 
 using FakeQuantizedConvTranspose1dImpl = FakeQuantizationMixin<torch::nn::ConvTranspose1dImpl>;
 TORCH_MODULE(FakeQuantizedConvTranspose1d);
-extern template class FakeQuantizationMixin<torch::nn::ConvTranspose1dImpl>;
 
 using FakeQuantizedConvTranspose2dImpl = FakeQuantizationMixin<torch::nn::ConvTranspose2dImpl>;
 TORCH_MODULE(FakeQuantizedConvTranspose2d);
-extern template class FakeQuantizationMixin<torch::nn::ConvTranspose2dImpl>;
 
 using FakeQuantizedConvTranspose3dImpl = FakeQuantizationMixin<torch::nn::ConvTranspose3dImpl>;
 TORCH_MODULE(FakeQuantizedConvTranspose3d);
-extern template class FakeQuantizationMixin<torch::nn::ConvTranspose3dImpl>;
 
 using FakeQuantizedFoldImpl = FakeQuantizationMixin<torch::nn::FoldImpl>;
 TORCH_MODULE(FakeQuantizedFold);
-extern template class FakeQuantizationMixin<torch::nn::FoldImpl>;
 
 using FakeQuantizedUnfoldImpl = FakeQuantizationMixin<torch::nn::UnfoldImpl>;
 TORCH_MODULE(FakeQuantizedUnfold);
-extern template class FakeQuantizationMixin<torch::nn::UnfoldImpl>;
 
 }  // namespace quantsim::nn

@@ -25,8 +25,10 @@ template <>
 struct ModuleTraits<torch::nn::EmbeddingBagImpl> : DefaultModuleTraits<1, 1> {
   static constexpr const char* name = "EmbeddingBag";
   static constexpr size_t required_args = 1;
-  // Only per_sample_weights (the third argument) is quantized (spec §3.5).
-  static constexpr int input_leaf(size_t) { return 2; }
+  static constexpr int input_leaf(size_t index) {
+    constexpr int leaves[] = {2};
+    return leaves[index];
+  }
 };
 
 template <>
@@ -49,36 +51,38 @@ struct ModuleTraits<torch::nn::UnflattenImpl> : DefaultModuleTraits<1, 1> {
   static constexpr const char* name = "Unflatten";
 };
 
+// Instantiated once, in src/nn/modules/linear.cpp.
+extern template class FakeQuantizationMixin<torch::nn::BilinearImpl>;
+extern template class FakeQuantizationMixin<torch::nn::EmbeddingImpl>;
+extern template class FakeQuantizationMixin<torch::nn::EmbeddingBagImpl>;
+extern template class FakeQuantizationMixin<torch::nn::FlattenImpl>;
+extern template class FakeQuantizationMixin<torch::nn::IdentityImpl>;
+extern template class FakeQuantizationMixin<torch::nn::LinearImpl>;
+extern template class QuantizationMixin<torch::nn::LinearImpl>;
+extern template class FakeQuantizationMixin<torch::nn::UnflattenImpl>;
+
 using FakeQuantizedBilinearImpl = FakeQuantizationMixin<torch::nn::BilinearImpl>;
 TORCH_MODULE(FakeQuantizedBilinear);
-extern template class FakeQuantizationMixin<torch::nn::BilinearImpl>;
 
 using FakeQuantizedEmbeddingImpl = FakeQuantizationMixin<torch::nn::EmbeddingImpl>;
 TORCH_MODULE(FakeQuantizedEmbedding);
-extern template class FakeQuantizationMixin<torch::nn::EmbeddingImpl>;
 
 using FakeQuantizedEmbeddingBagImpl = FakeQuantizationMixin<torch::nn::EmbeddingBagImpl>;
 TORCH_MODULE(FakeQuantizedEmbeddingBag);
-extern template class FakeQuantizationMixin<torch::nn::EmbeddingBagImpl>;
 
 using FakeQuantizedFlattenImpl = FakeQuantizationMixin<torch::nn::FlattenImpl>;
 TORCH_MODULE(FakeQuantizedFlatten);
-extern template class FakeQuantizationMixin<torch::nn::FlattenImpl>;
 
 using FakeQuantizedIdentityImpl = FakeQuantizationMixin<torch::nn::IdentityImpl>;
 TORCH_MODULE(FakeQuantizedIdentity);
-extern template class FakeQuantizationMixin<torch::nn::IdentityImpl>;
 
 using FakeQuantizedLinearImpl = FakeQuantizationMixin<torch::nn::LinearImpl>;
 TORCH_MODULE(FakeQuantizedLinear);
-extern template class FakeQuantizationMixin<torch::nn::LinearImpl>;
 
 using QuantizedLinearImpl = QuantizationMixin<torch::nn::LinearImpl>;
 TORCH_MODULE(QuantizedLinear);
-extern template class QuantizationMixin<torch::nn::LinearImpl>;
 
 using FakeQuantizedUnflattenImpl = FakeQuantizationMixin<torch::nn::UnflattenImpl>;
 TORCH_MODULE(FakeQuantizedUnflatten);
-extern template class FakeQuantizationMixin<torch::nn::UnflattenImpl>;
 
 }  // namespace quantsim::nn

@@ -138,110 +138,112 @@ struct ModuleTraits<torch::nn::TripletMarginWithDistanceLossImpl> : DefaultModul
   static constexpr const char* name = "TripletMarginWithDistanceLoss";
 };
 
+// Instantiated once, in src/nn/modules/loss.cpp.
+extern template class FakeQuantizationMixin<torch::nn::AdaptiveLogSoftmaxWithLossImpl>;
+extern template class FakeQuantizationMixin<torch::nn::BCELossImpl>;
+extern template class FakeQuantizationMixin<torch::nn::BCEWithLogitsLossImpl>;
+extern template class FakeQuantizationMixin<torch::nn::CTCLossImpl>;
+extern template class FakeQuantizationMixin<torch::nn::CosineEmbeddingLossImpl>;
+extern template class FakeQuantizationMixin<torch::nn::CosineSimilarityImpl>;
+extern template class FakeQuantizationMixin<torch::nn::CrossEntropyLossImpl>;
+extern template class FakeQuantizationMixin<quantsim::nn::GaussianNLLLossImpl>;
+extern template class FakeQuantizationMixin<torch::nn::HingeEmbeddingLossImpl>;
+extern template class FakeQuantizationMixin<torch::nn::HuberLossImpl>;
+extern template class FakeQuantizationMixin<torch::nn::KLDivLossImpl>;
+extern template class FakeQuantizationMixin<torch::nn::L1LossImpl>;
+extern template class FakeQuantizationMixin<torch::nn::MSELossImpl>;
+extern template class FakeQuantizationMixin<torch::nn::MarginRankingLossImpl>;
+extern template class FakeQuantizationMixin<torch::nn::MultiLabelMarginLossImpl>;
+extern template class FakeQuantizationMixin<torch::nn::MultiLabelSoftMarginLossImpl>;
+extern template class FakeQuantizationMixin<torch::nn::MultiMarginLossImpl>;
+extern template class FakeQuantizationMixin<torch::nn::NLLLossImpl>;
+extern template class FakeQuantizationMixin<quantsim::nn::NLLLoss2dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::PairwiseDistanceImpl>;
+extern template class FakeQuantizationMixin<torch::nn::PoissonNLLLossImpl>;
+extern template class FakeQuantizationMixin<torch::nn::SmoothL1LossImpl>;
+extern template class FakeQuantizationMixin<torch::nn::SoftMarginLossImpl>;
+extern template class FakeQuantizationMixin<torch::nn::TripletMarginLossImpl>;
+extern template class FakeQuantizationMixin<torch::nn::TripletMarginWithDistanceLossImpl>;
+
 using FakeQuantizedAdaptiveLogSoftmaxWithLossImpl =
     FakeQuantizationMixin<torch::nn::AdaptiveLogSoftmaxWithLossImpl>;
 TORCH_MODULE(FakeQuantizedAdaptiveLogSoftmaxWithLoss);
-extern template class FakeQuantizationMixin<torch::nn::AdaptiveLogSoftmaxWithLossImpl>;
 
 using FakeQuantizedBCELossImpl = FakeQuantizationMixin<torch::nn::BCELossImpl>;
 TORCH_MODULE(FakeQuantizedBCELoss);
-extern template class FakeQuantizationMixin<torch::nn::BCELossImpl>;
 
 using FakeQuantizedBCEWithLogitsLossImpl = FakeQuantizationMixin<torch::nn::BCEWithLogitsLossImpl>;
 TORCH_MODULE(FakeQuantizedBCEWithLogitsLoss);
-extern template class FakeQuantizationMixin<torch::nn::BCEWithLogitsLossImpl>;
 
 using FakeQuantizedCTCLossImpl = FakeQuantizationMixin<torch::nn::CTCLossImpl>;
 TORCH_MODULE(FakeQuantizedCTCLoss);
-extern template class FakeQuantizationMixin<torch::nn::CTCLossImpl>;
 
 using FakeQuantizedCosineEmbeddingLossImpl =
     FakeQuantizationMixin<torch::nn::CosineEmbeddingLossImpl>;
 TORCH_MODULE(FakeQuantizedCosineEmbeddingLoss);
-extern template class FakeQuantizationMixin<torch::nn::CosineEmbeddingLossImpl>;
 
 using FakeQuantizedCosineSimilarityImpl = FakeQuantizationMixin<torch::nn::CosineSimilarityImpl>;
 TORCH_MODULE(FakeQuantizedCosineSimilarity);
-extern template class FakeQuantizationMixin<torch::nn::CosineSimilarityImpl>;
 
 using FakeQuantizedCrossEntropyLossImpl = FakeQuantizationMixin<torch::nn::CrossEntropyLossImpl>;
 TORCH_MODULE(FakeQuantizedCrossEntropyLoss);
-extern template class FakeQuantizationMixin<torch::nn::CrossEntropyLossImpl>;
 
 using FakeQuantizedGaussianNLLLossImpl = FakeQuantizationMixin<quantsim::nn::GaussianNLLLossImpl>;
 TORCH_MODULE(FakeQuantizedGaussianNLLLoss);
-extern template class FakeQuantizationMixin<quantsim::nn::GaussianNLLLossImpl>;
 
 using FakeQuantizedHingeEmbeddingLossImpl =
     FakeQuantizationMixin<torch::nn::HingeEmbeddingLossImpl>;
 TORCH_MODULE(FakeQuantizedHingeEmbeddingLoss);
-extern template class FakeQuantizationMixin<torch::nn::HingeEmbeddingLossImpl>;
 
 using FakeQuantizedHuberLossImpl = FakeQuantizationMixin<torch::nn::HuberLossImpl>;
 TORCH_MODULE(FakeQuantizedHuberLoss);
-extern template class FakeQuantizationMixin<torch::nn::HuberLossImpl>;
 
 using FakeQuantizedKLDivLossImpl = FakeQuantizationMixin<torch::nn::KLDivLossImpl>;
 TORCH_MODULE(FakeQuantizedKLDivLoss);
-extern template class FakeQuantizationMixin<torch::nn::KLDivLossImpl>;
 
 using FakeQuantizedL1LossImpl = FakeQuantizationMixin<torch::nn::L1LossImpl>;
 TORCH_MODULE(FakeQuantizedL1Loss);
-extern template class FakeQuantizationMixin<torch::nn::L1LossImpl>;
 
 using FakeQuantizedMSELossImpl = FakeQuantizationMixin<torch::nn::MSELossImpl>;
 TORCH_MODULE(FakeQuantizedMSELoss);
-extern template class FakeQuantizationMixin<torch::nn::MSELossImpl>;
 
 using FakeQuantizedMarginRankingLossImpl = FakeQuantizationMixin<torch::nn::MarginRankingLossImpl>;
 TORCH_MODULE(FakeQuantizedMarginRankingLoss);
-extern template class FakeQuantizationMixin<torch::nn::MarginRankingLossImpl>;
 
 using FakeQuantizedMultiLabelMarginLossImpl =
     FakeQuantizationMixin<torch::nn::MultiLabelMarginLossImpl>;
 TORCH_MODULE(FakeQuantizedMultiLabelMarginLoss);
-extern template class FakeQuantizationMixin<torch::nn::MultiLabelMarginLossImpl>;
 
 using FakeQuantizedMultiLabelSoftMarginLossImpl =
     FakeQuantizationMixin<torch::nn::MultiLabelSoftMarginLossImpl>;
 TORCH_MODULE(FakeQuantizedMultiLabelSoftMarginLoss);
-extern template class FakeQuantizationMixin<torch::nn::MultiLabelSoftMarginLossImpl>;
 
 using FakeQuantizedMultiMarginLossImpl = FakeQuantizationMixin<torch::nn::MultiMarginLossImpl>;
 TORCH_MODULE(FakeQuantizedMultiMarginLoss);
-extern template class FakeQuantizationMixin<torch::nn::MultiMarginLossImpl>;
 
 using FakeQuantizedNLLLossImpl = FakeQuantizationMixin<torch::nn::NLLLossImpl>;
 TORCH_MODULE(FakeQuantizedNLLLoss);
-extern template class FakeQuantizationMixin<torch::nn::NLLLossImpl>;
 
 using FakeQuantizedNLLLoss2dImpl = FakeQuantizationMixin<quantsim::nn::NLLLoss2dImpl>;
 TORCH_MODULE(FakeQuantizedNLLLoss2d);
-extern template class FakeQuantizationMixin<quantsim::nn::NLLLoss2dImpl>;
 
 using FakeQuantizedPairwiseDistanceImpl = FakeQuantizationMixin<torch::nn::PairwiseDistanceImpl>;
 TORCH_MODULE(FakeQuantizedPairwiseDistance);
-extern template class FakeQuantizationMixin<torch::nn::PairwiseDistanceImpl>;
 
 using FakeQuantizedPoissonNLLLossImpl = FakeQuantizationMixin<torch::nn::PoissonNLLLossImpl>;
 TORCH_MODULE(FakeQuantizedPoissonNLLLoss);
-extern template class FakeQuantizationMixin<torch::nn::PoissonNLLLossImpl>;
 
 using FakeQuantizedSmoothL1LossImpl = FakeQuantizationMixin<torch::nn::SmoothL1LossImpl>;
 TORCH_MODULE(FakeQuantizedSmoothL1Loss);
-extern template class FakeQuantizationMixin<torch::nn::SmoothL1LossImpl>;
 
 using FakeQuantizedSoftMarginLossImpl = FakeQuantizationMixin<torch::nn::SoftMarginLossImpl>;
 TORCH_MODULE(FakeQuantizedSoftMarginLoss);
-extern template class FakeQuantizationMixin<torch::nn::SoftMarginLossImpl>;
 
 using FakeQuantizedTripletMarginLossImpl = FakeQuantizationMixin<torch::nn::TripletMarginLossImpl>;
 TORCH_MODULE(FakeQuantizedTripletMarginLoss);
-extern template class FakeQuantizationMixin<torch::nn::TripletMarginLossImpl>;
 
 using FakeQuantizedTripletMarginWithDistanceLossImpl =
     FakeQuantizationMixin<torch::nn::TripletMarginWithDistanceLossImpl>;
 TORCH_MODULE(FakeQuantizedTripletMarginWithDistanceLoss);
-extern template class FakeQuantizationMixin<torch::nn::TripletMarginWithDistanceLossImpl>;
 
 }  // namespace quantsim::nn

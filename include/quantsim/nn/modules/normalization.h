@@ -69,52 +69,54 @@ struct ModuleTraits<quantsim::nn::SyncBatchNormImpl> : DefaultModuleTraits<1, 1>
   static constexpr const char* name = "SyncBatchNorm";
 };
 
+// Instantiated once, in src/nn/modules/normalization.cpp.
+extern template class FakeQuantizationMixin<torch::nn::BatchNorm1dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::BatchNorm2dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::BatchNorm3dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::CrossMapLRN2dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::GroupNormImpl>;
+extern template class FakeQuantizationMixin<torch::nn::InstanceNorm1dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::InstanceNorm2dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::InstanceNorm3dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::LayerNormImpl>;
+extern template class QuantizationMixin<torch::nn::LayerNormImpl>;
+extern template class FakeQuantizationMixin<torch::nn::LocalResponseNormImpl>;
+extern template class FakeQuantizationMixin<quantsim::nn::SyncBatchNormImpl>;
+
 using FakeQuantizedBatchNorm1dImpl = FakeQuantizationMixin<torch::nn::BatchNorm1dImpl>;
 TORCH_MODULE(FakeQuantizedBatchNorm1d);
-extern template class FakeQuantizationMixin<torch::nn::BatchNorm1dImpl>;
 
 using FakeQuantizedBatchNorm2dImpl = FakeQuantizationMixin<torch::nn::BatchNorm2dImpl>;
 TORCH_MODULE(FakeQuantizedBatchNorm2d);
-extern template class FakeQuantizationMixin<torch::nn::BatchNorm2dImpl>;
 
 using FakeQuantizedBatchNorm3dImpl = FakeQuantizationMixin<torch::nn::BatchNorm3dImpl>;
 TORCH_MODULE(FakeQuantizedBatchNorm3d);
-extern template class FakeQuantizationMixin<torch::nn::BatchNorm3dImpl>;
 
 using FakeQuantizedCrossMapLRN2dImpl = FakeQuantizationMixin<torch::nn::CrossMapLRN2dImpl>;
 TORCH_MODULE(FakeQuantizedCrossMapLRN2d);
-extern template class FakeQuantizationMixin<torch::nn::CrossMapLRN2dImpl>;
 
 using FakeQuantizedGroupNormImpl = FakeQuantizationMixin<torch::nn::GroupNormImpl>;
 TORCH_MODULE(FakeQuantizedGroupNorm);
-extern template class FakeQuantizationMixin<torch::nn::GroupNormImpl>;
 
 using FakeQuantizedInstanceNorm1dImpl = FakeQuantizationMixin<torch::nn::InstanceNorm1dImpl>;
 TORCH_MODULE(FakeQuantizedInstanceNorm1d);
-extern template class FakeQuantizationMixin<torch::nn::InstanceNorm1dImpl>;
 
 using FakeQuantizedInstanceNorm2dImpl = FakeQuantizationMixin<torch::nn::InstanceNorm2dImpl>;
 TORCH_MODULE(FakeQuantizedInstanceNorm2d);
-extern template class FakeQuantizationMixin<torch::nn::InstanceNorm2dImpl>;
 
 using FakeQuantizedInstanceNorm3dImpl = FakeQuantizationMixin<torch::nn::InstanceNorm3dImpl>;
 TORCH_MODULE(FakeQuantizedInstanceNorm3d);
-extern template class FakeQuantizationMixin<torch::nn::InstanceNorm3dImpl>;
 
 using FakeQuantizedLayerNormImpl = FakeQuantizationMixin<torch::nn::LayerNormImpl>;
 TORCH_MODULE(FakeQuantizedLayerNorm);
-extern template class FakeQuantizationMixin<torch::nn::LayerNormImpl>;
 
 using QuantizedLayerNormImpl = QuantizationMixin<torch::nn::LayerNormImpl>;
 TORCH_MODULE(QuantizedLayerNorm);
-extern template class QuantizationMixin<torch::nn::LayerNormImpl>;
 
 using FakeQuantizedLocalResponseNormImpl = FakeQuantizationMixin<torch::nn::LocalResponseNormImpl>;
 TORCH_MODULE(FakeQuantizedLocalResponseNorm);
-extern template class FakeQuantizationMixin<torch::nn::LocalResponseNormImpl>;
 
 using FakeQuantizedSyncBatchNormImpl = FakeQuantizationMixin<quantsim::nn::SyncBatchNormImpl>;
 TORCH_MODULE(FakeQuantizedSyncBatchNorm);
-extern template class FakeQuantizationMixin<quantsim::nn::SyncBatchNormImpl>;
 
 }  // namespace quantsim::nn

@@ -108,82 +108,84 @@ struct ModuleTraits<torch::nn::MaxUnpool3dImpl> : DefaultModuleTraits<1, 1> {
   static constexpr size_t required_args = 2;
 };
 
+// Instantiated once, in src/nn/modules/pooling.cpp.
+extern template class FakeQuantizationMixin<torch::nn::AdaptiveAvgPool1dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::AdaptiveAvgPool2dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::AdaptiveAvgPool3dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::AdaptiveMaxPool1dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::AdaptiveMaxPool2dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::AdaptiveMaxPool3dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::AvgPool1dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::AvgPool2dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::AvgPool3dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::FractionalMaxPool2dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::FractionalMaxPool3dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::LPPool1dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::LPPool2dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::MaxPool1dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::MaxPool2dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::MaxPool3dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::MaxUnpool1dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::MaxUnpool2dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::MaxUnpool3dImpl>;
+
 using FakeQuantizedAdaptiveAvgPool1dImpl = FakeQuantizationMixin<torch::nn::AdaptiveAvgPool1dImpl>;
 TORCH_MODULE(FakeQuantizedAdaptiveAvgPool1d);
-extern template class FakeQuantizationMixin<torch::nn::AdaptiveAvgPool1dImpl>;
 
 using FakeQuantizedAdaptiveAvgPool2dImpl = FakeQuantizationMixin<torch::nn::AdaptiveAvgPool2dImpl>;
 TORCH_MODULE(FakeQuantizedAdaptiveAvgPool2d);
-extern template class FakeQuantizationMixin<torch::nn::AdaptiveAvgPool2dImpl>;
 
 using FakeQuantizedAdaptiveAvgPool3dImpl = FakeQuantizationMixin<torch::nn::AdaptiveAvgPool3dImpl>;
 TORCH_MODULE(FakeQuantizedAdaptiveAvgPool3d);
-extern template class FakeQuantizationMixin<torch::nn::AdaptiveAvgPool3dImpl>;
 
 using FakeQuantizedAdaptiveMaxPool1dImpl = FakeQuantizationMixin<torch::nn::AdaptiveMaxPool1dImpl>;
 TORCH_MODULE(FakeQuantizedAdaptiveMaxPool1d);
-extern template class FakeQuantizationMixin<torch::nn::AdaptiveMaxPool1dImpl>;
 
 using FakeQuantizedAdaptiveMaxPool2dImpl = FakeQuantizationMixin<torch::nn::AdaptiveMaxPool2dImpl>;
 TORCH_MODULE(FakeQuantizedAdaptiveMaxPool2d);
-extern template class FakeQuantizationMixin<torch::nn::AdaptiveMaxPool2dImpl>;
 
 using FakeQuantizedAdaptiveMaxPool3dImpl = FakeQuantizationMixin<torch::nn::AdaptiveMaxPool3dImpl>;
 TORCH_MODULE(FakeQuantizedAdaptiveMaxPool3d);
-extern template class FakeQuantizationMixin<torch::nn::AdaptiveMaxPool3dImpl>;
 
 using FakeQuantizedAvgPool1dImpl = FakeQuantizationMixin<torch::nn::AvgPool1dImpl>;
 TORCH_MODULE(FakeQuantizedAvgPool1d);
-extern template class FakeQuantizationMixin<torch::nn::AvgPool1dImpl>;
 
 using FakeQuantizedAvgPool2dImpl = FakeQuantizationMixin<torch::nn::AvgPool2dImpl>;
 TORCH_MODULE(FakeQuantizedAvgPool2d);
-extern template class FakeQuantizationMixin<torch::nn::AvgPool2dImpl>;
 
 using FakeQuantizedAvgPool3dImpl = FakeQuantizationMixin<torch::nn::AvgPool3dImpl>;
 TORCH_MODULE(FakeQuantizedAvgPool3d);
-extern template class FakeQuantizationMixin<torch::nn::AvgPool3dImpl>;
 
 using FakeQuantizedFractionalMaxPool2dImpl =
     FakeQuantizationMixin<torch::nn::FractionalMaxPool2dImpl>;
 TORCH_MODULE(FakeQuantizedFractionalMaxPool2d);
-extern template class FakeQuantizationMixin<torch::nn::FractionalMaxPool2dImpl>;
 
 using FakeQuantizedFractionalMaxPool3dImpl =
     FakeQuantizationMixin<torch::nn::FractionalMaxPool3dImpl>;
 TORCH_MODULE(FakeQuantizedFractionalMaxPool3d);
-extern template class FakeQuantizationMixin<torch::nn::FractionalMaxPool3dImpl>;
 
 using FakeQuantizedLPPool1dImpl = FakeQuantizationMixin<torch::nn::LPPool1dImpl>;
 TORCH_MODULE(FakeQuantizedLPPool1d);
-extern template class FakeQuantizationMixin<torch::nn::LPPool1dImpl>;
 
 using FakeQuantizedLPPool2dImpl = FakeQuantizationMixin<torch::nn::LPPool2dImpl>;
 TORCH_MODULE(FakeQuantizedLPPool2d);
-extern template class FakeQuantizationMixin<torch::nn::LPPool2dImpl>;
 
 using FakeQuantizedMaxPool1dImpl = FakeQuantizationMixin<torch::nn::MaxPool1dImpl>;
 TORCH_MODULE(FakeQuantizedMaxPool1d);
-extern template class FakeQuantizationMixin<torch::nn::MaxPool1dImpl>;
 
 using FakeQuantizedMaxPool2dImpl = FakeQuantizationMixin<torch::nn::MaxPool2dImpl>;
 TORCH_MODULE(FakeQuantizedMaxPool2d);
-extern template class FakeQuantizationMixin<torch::nn::MaxPool2dImpl>;
 
 using FakeQuantizedMaxPool3dImpl = FakeQuantizationMixin<torch::nn::MaxPool3dImpl>;
 TORCH_MODULE(FakeQuantizedMaxPool3d);
-extern template class FakeQuantizationMixin<torch::nn::MaxPool3dImpl>;
 
 using FakeQuantizedMaxUnpool1dImpl = FakeQuantizationMixin<torch::nn::MaxUnpool1dImpl>;
 TORCH_MODULE(FakeQuantizedMaxUnpool1d);
-extern template class FakeQuantizationMixin<torch::nn::MaxUnpool1dImpl>;
 
 using FakeQuantizedMaxUnpool2dImpl = FakeQuantizationMixin<torch::nn::MaxUnpool2dImpl>;
 TORCH_MODULE(FakeQuantizedMaxUnpool2d);
-extern template class FakeQuantizationMixin<torch::nn::MaxUnpool2dImpl>;
 
 using FakeQuantizedMaxUnpool3dImpl = FakeQuantizationMixin<torch::nn::MaxUnpool3dImpl>;
 TORCH_MODULE(FakeQuantizedMaxUnpool3d);
-extern template class FakeQuantizationMixin<torch::nn::MaxUnpool3dImpl>;
 
 }  // namespace quantsim::nn

@@ -114,87 +114,89 @@ struct ModuleTraits<torch::nn::ZeroPad2dImpl> : DefaultModuleTraits<1, 1> {
   static constexpr const char* name = "ZeroPad2d";
 };
 
+// Instantiated once, in src/nn/modules/shape.cpp.
+extern template class FakeQuantizationMixin<torch::nn::AlphaDropoutImpl>;
+extern template class FakeQuantizationMixin<quantsim::nn::ChannelShuffleImpl>;
+extern template class FakeQuantizationMixin<torch::nn::ConstantPad1dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::ConstantPad2dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::ConstantPad3dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::DropoutImpl>;
+extern template class FakeQuantizationMixin<torch::nn::Dropout2dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::Dropout3dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::FeatureAlphaDropoutImpl>;
+extern template class FakeQuantizationMixin<torch::nn::PixelShuffleImpl>;
+extern template class FakeQuantizationMixin<torch::nn::PixelUnshuffleImpl>;
+extern template class FakeQuantizationMixin<torch::nn::ReflectionPad1dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::ReflectionPad2dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::ReplicationPad1dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::ReplicationPad2dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::ReplicationPad3dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::UpsampleImpl>;
+extern template class FakeQuantizationMixin<quantsim::nn::UpsamplingBilinear2dImpl>;
+extern template class FakeQuantizationMixin<quantsim::nn::UpsamplingNearest2dImpl>;
+extern template class FakeQuantizationMixin<torch::nn::ZeroPad2dImpl>;
+
 using FakeQuantizedAlphaDropoutImpl = FakeQuantizationMixin<torch::nn::AlphaDropoutImpl>;
 TORCH_MODULE(FakeQuantizedAlphaDropout);
-extern template class FakeQuantizationMixin<torch::nn::AlphaDropoutImpl>;
 
 using FakeQuantizedChannelShuffleImpl = FakeQuantizationMixin<quantsim::nn::ChannelShuffleImpl>;
 TORCH_MODULE(FakeQuantizedChannelShuffle);
-extern template class FakeQuantizationMixin<quantsim::nn::ChannelShuffleImpl>;
 
 using FakeQuantizedConstantPad1dImpl = FakeQuantizationMixin<torch::nn::ConstantPad1dImpl>;
 TORCH_MODULE(FakeQuantizedConstantPad1d);
-extern template class FakeQuantizationMixin<torch::nn::ConstantPad1dImpl>;
 
 using FakeQuantizedConstantPad2dImpl = FakeQuantizationMixin<torch::nn::ConstantPad2dImpl>;
 TORCH_MODULE(FakeQuantizedConstantPad2d);
-extern template class FakeQuantizationMixin<torch::nn::ConstantPad2dImpl>;
 
 using FakeQuantizedConstantPad3dImpl = FakeQuantizationMixin<torch::nn::ConstantPad3dImpl>;
 TORCH_MODULE(FakeQuantizedConstantPad3d);
-extern template class FakeQuantizationMixin<torch::nn::ConstantPad3dImpl>;
 
 using FakeQuantizedDropoutImpl = FakeQuantizationMixin<torch::nn::DropoutImpl>;
 TORCH_MODULE(FakeQuantizedDropout);
-extern template class FakeQuantizationMixin<torch::nn::DropoutImpl>;
 
 using FakeQuantizedDropout2dImpl = FakeQuantizationMixin<torch::nn::Dropout2dImpl>;
 TORCH_MODULE(FakeQuantizedDropout2d);
-extern template class FakeQuantizationMixin<torch::nn::Dropout2dImpl>;
 
 using FakeQuantizedDropout3dImpl = FakeQuantizationMixin<torch::nn::Dropout3dImpl>;
 TORCH_MODULE(FakeQuantizedDropout3d);
-extern template class FakeQuantizationMixin<torch::nn::Dropout3dImpl>;
 
 using FakeQuantizedFeatureAlphaDropoutImpl =
     FakeQuantizationMixin<torch::nn::FeatureAlphaDropoutImpl>;
 TORCH_MODULE(FakeQuantizedFeatureAlphaDropout);
-extern template class FakeQuantizationMixin<torch::nn::FeatureAlphaDropoutImpl>;
 
 using FakeQuantizedPixelShuffleImpl = FakeQuantizationMixin<torch::nn::PixelShuffleImpl>;
 TORCH_MODULE(FakeQuantizedPixelShuffle);
-extern template class FakeQuantizationMixin<torch::nn::PixelShuffleImpl>;
 
 using FakeQuantizedPixelUnshuffleImpl = FakeQuantizationMixin<torch::nn::PixelUnshuffleImpl>;
 TORCH_MODULE(FakeQuantizedPixelUnshuffle);
-extern template class FakeQuantizationMixin<torch::nn::PixelUnshuffleImpl>;
 
 using FakeQuantizedReflectionPad1dImpl = FakeQuantizationMixin<torch::nn::ReflectionPad1dImpl>;
 TORCH_MODULE(FakeQuantizedReflectionPad1d);
-extern template class FakeQuantizationMixin<torch::nn::ReflectionPad1dImpl>;
 
 using FakeQuantizedReflectionPad2dImpl = FakeQuantizationMixin<torch::nn::ReflectionPad2dImpl>;
 TORCH_MODULE(FakeQuantizedReflectionPad2d);
-extern template class FakeQuantizationMixin<torch::nn::ReflectionPad2dImpl>;
 
 using FakeQuantizedReplicationPad1dImpl = FakeQuantizationMixin<torch::nn::ReplicationPad1dImpl>;
 TORCH_MODULE(FakeQuantizedReplicationPad1d);
-extern template class FakeQuantizationMixin<torch::nn::ReplicationPad1dImpl>;
 
 using FakeQuantizedReplicationPad2dImpl = FakeQuantizationMixin<torch::nn::ReplicationPad2dImpl>;
 TORCH_MODULE(FakeQuantizedReplicationPad2d);
-extern template class FakeQuantizationMixin<torch::nn::ReplicationPad2dImpl>;
 
 using FakeQuantizedReplicationPad3dImpl = FakeQuantizationMixin<torch::nn::ReplicationPad3dImpl>;
 TORCH_MODULE(FakeQuantizedReplicationPad3d);
-extern template class FakeQuantizationMixin<torch::nn::ReplicationPad3dImpl>;
 
 using FakeQuantizedUpsampleImpl = FakeQuantizationMixin<torch::nn::UpsampleImpl>;
 TORCH_MODULE(FakeQuantizedUpsample);
-extern template class FakeQuantizationMixin<torch::nn::UpsampleImpl>;
 
 using FakeQuantizedUpsamplingBilinear2dImpl =
     FakeQuantizationMixin<quantsim::nn::UpsamplingBilinear2dImpl>;
 TORCH_MODULE(FakeQuantizedUpsamplingBilinear2d);
-extern template class FakeQuantizationMixin<quantsim::nn::UpsamplingBilinear2dImpl>;
 
 using FakeQuantizedUpsamplingNearest2dImpl =
     FakeQuantizationMixin<quantsim::nn::UpsamplingNearest2dImpl>;
 TORCH_MODULE(FakeQuantizedUpsamplingNearest2d);
-extern template class FakeQuantizationMixin<quantsim::nn::UpsamplingNearest2dImpl>;
 
 using FakeQuantizedZeroPad2dImpl = FakeQuantizationMixin<torch::nn::ZeroPad2dImpl>;
 TORCH_MODULE(FakeQuantizedZeroPad2d);
-extern template class FakeQuantizationMixin<torch::nn::ZeroPad2dImpl>;
 
 }  // namespace quantsim::nn

@@ -1,0 +1,202 @@
+#pragma once
+
+/// Quantized modules of the recurrent rows of the module table (spec §3.5, §3.6): RNN, LSTM, GRU
+/// and their cells.
+///
+///     RNN / GRU   iq = (input, h0)       oq = (output, h_n)
+///     LSTM        iq = (input, h0, c0)   oq = (output, h_n, c_n)
+///     RNNCell / GRUCell   iq = (input, hx)      oq = (h')
+///     LSTMCell            iq = (input, h, c)    oq = (h', c')
+///
+/// One parameter quantizer per parameter (`weight_ih_l0`, `bias_hh_l0_reverse`, ...; cells:
+/// `weight_ih`, ...), and it takes effect: libtorch's RNN, LSTM and GRU run on a cached weight
+/// list (`flat_weights_`), which the quantized call patches (the reference on torch 1.13 patches
+/// only the attributes and silently computes with float weights, spec §8 item 4).
+///
+/// When the caller passes no hidden state, the h0/c0 quantizers apply to the zeros the float
+/// module would use, as the reference's QuantizationMixin implementation does. RNN, LSTM and GRU
+/// also have a quantized `forward_with_packed_input`, input quantizer 0 on the packed data.
+///
+///     qs::nn::FakeQuantizedLSTM lstm(torch::nn::LSTMOptions(8, 16).num_layers(2));
+///     lstm->param_quantizers["weight_ih_l0"] = qs::affine::QuantizeDequantize({64, 1}, 8, true);
+///     auto [output, state] = lstm(x);
+
+#include <quantsim/nn/fake_quantization_mixin.h>
+
+#include <ATen/core/Tensor.h>
+#include <c10/util/Optional.h>
+#include <torch/nn/modules/rnn.h>
+#include <torch/nn/utils/rnn.h>
+
+#include <cstdint>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace quantsim::nn {
+
+namespace detail {
+
+/// The parameters RNN, LSTM and GRU hand to torch::rnn_tanh/lstm/gru: libtorch's `forward`
+/// reads the protected cache `flat_weights_` (parallel to `flat_weights_names_`), not the
+/// parameter table, so that is where the quantized weights must go.
+template <typename Float>
+struct RecurrentTraits {
+  static std::vector<std::pair<std::string, at::Tensor*>> parameter_slots(Float& module) {
+    auto& names = module.*Access::names();
+    auto& weights = module.*Access::weights();
+    std::vector<std::pair<std::string, at::Tensor*>> slots;
+    for (size_t i = 0; i < names.size() && i < weights.size(); ++i) {
+      slots.emplace_back(names[i], &weights[i]);
+    }
+    return slots;
+  }
+
+  /// A missing hidden state becomes the zeros the float module would create, shaped
+  /// (num_layers * num_directions, batch, size).
+  static void complete_arguments(const Float& module, const at::Tensor& input, at::Tensor& hx) {
+    if (!hx.defined()) hx = zero_state(module, input, batch_of(module, input), hidden_size(module));
+  }
+  static void complete_arguments(const Float& module,
+                                 const torch::nn::utils::rnn::PackedSequence& input,
+                                 at::Tensor& hx) {
+    if (!hx.defined()) hx = zero_state(module, input.data(), batch_of(input), hidden_size(module));
+  }
+  static void complete_arguments(const Float& module, const at::Tensor& input,
+                                 c10::optional<std::tuple<at::Tensor, at::Tensor>>& hx) {
+    if (!hx) hx = lstm_zero_state(module, input, batch_of(module, input));
+  }
+  static void complete_arguments(const Float& module,
+                                 const torch::nn::utils::rnn::PackedSequence& input,
+                                 c10::optional<std::tuple<at::Tensor, at::Tensor>>& hx) {
+    if (!hx) hx = lstm_zero_state(module, input.data(), batch_of(input));
+  }
+
+ private:
+  struct Access : Float {
+    static auto names() { return &Access::flat_weights_names_; }
+    static auto weights() { return &Access::flat_weights_; }
+  };
+
+  static int64_t batch_of(const Float& module, const at::Tensor& input) {
+    return input.size(module.options_base.batch_first() ? 0 : 1);
+  }
+  static int64_t batch_of(const torch::nn::utils::rnn::PackedSequence& input) {
+    return input.batch_sizes()[0].template item<int64_t>();
+  }
+  /// h's last dimension: the projection size when the LSTM projects.
+  static int64_t hidden_size(const Float& module) {
+    const auto proj_size = module.options_base.proj_size();
+    return proj_size > 0 ? proj_size : module.options_base.hidden_size();
+  }
+  static at::Tensor zero_state(const Float& module, const at::Tensor& input, int64_t batch,
+                               int64_t size) {
+    const int64_t directions = module.options_base.bidirectional() ? 2 : 1;
+    return at::zeros({module.options_base.num_layers() * directions, batch, size}, input.options());
+  }
+  static std::tuple<at::Tensor, at::Tensor> lstm_zero_state(const Float& module,
+                                                            const at::Tensor& input,
+                                                            int64_t batch) {
+    return {zero_state(module, input, batch, hidden_size(module)),
+            zero_state(module, input, batch, module.options_base.hidden_size())};
+  }
+};
+
+/// The cells call torch::*_cell with their members weight_ih, weight_hh, bias_ih, bias_hh.
+template <typename Float>
+struct CellTraits {
+  static std::vector<std::pair<std::string, at::Tensor*>> parameter_slots(Float& module) {
+    return {{"weight_ih", &module.weight_ih},
+            {"weight_hh", &module.weight_hh},
+            {"bias_ih", &module.bias_ih},
+            {"bias_hh", &module.bias_hh}};
+  }
+
+  /// A missing hidden state becomes the zeros the float module would create: (batch, hidden),
+  /// or (hidden) for an unbatched 1-D input.
+  static void complete_arguments(const Float& module, const at::Tensor& input, at::Tensor& hx) {
+    if (!hx.defined()) hx = zero_state(module, input);
+  }
+  static void complete_arguments(const Float& module, const at::Tensor& input,
+                                 c10::optional<std::tuple<at::Tensor, at::Tensor>>& hx) {
+    if (!hx) hx = std::make_tuple(zero_state(module, input), zero_state(module, input));
+  }
+
+ private:
+  static at::Tensor zero_state(const Float& module, const at::Tensor& input) {
+    const int64_t hidden = module.options_base.hidden_size();
+    return input.dim() == 1 ? at::zeros({hidden}, input.options())
+                            : at::zeros({input.size(0), hidden}, input.options());
+  }
+};
+
+}  // namespace detail
+
+template <>
+struct ModuleTraits<torch::nn::RNNImpl> : DefaultModuleTraits<2, 2>,
+                                          detail::RecurrentTraits<torch::nn::RNNImpl> {
+  static constexpr const char* name = "RNN";
+  static constexpr size_t required_args = 1;
+};
+
+template <>
+struct ModuleTraits<torch::nn::LSTMImpl> : DefaultModuleTraits<3, 3>,
+                                           detail::RecurrentTraits<torch::nn::LSTMImpl> {
+  static constexpr const char* name = "LSTM";
+  static constexpr size_t required_args = 1;
+};
+
+template <>
+struct ModuleTraits<torch::nn::GRUImpl> : DefaultModuleTraits<2, 2>,
+                                          detail::RecurrentTraits<torch::nn::GRUImpl> {
+  static constexpr const char* name = "GRU";
+  static constexpr size_t required_args = 1;
+};
+
+template <>
+struct ModuleTraits<torch::nn::RNNCellImpl> : DefaultModuleTraits<2, 1>,
+                                              detail::CellTraits<torch::nn::RNNCellImpl> {
+  static constexpr const char* name = "RNNCell";
+  static constexpr size_t required_args = 1;
+};
+
+template <>
+struct ModuleTraits<torch::nn::LSTMCellImpl> : DefaultModuleTraits<3, 2>,
+                                               detail::CellTraits<torch::nn::LSTMCellImpl> {
+  static constexpr const char* name = "LSTMCell";
+  static constexpr size_t required_args = 1;
+};
+
+template <>
+struct ModuleTraits<torch::nn::GRUCellImpl> : DefaultModuleTraits<2, 1>,
+                                              detail::CellTraits<torch::nn::GRUCellImpl> {
+  static constexpr const char* name = "GRUCell";
+  static constexpr size_t required_args = 1;
+};
+
+using FakeQuantizedRNNImpl = FakeQuantizationMixin<torch::nn::RNNImpl>;
+TORCH_MODULE(FakeQuantizedRNN);
+extern template class FakeQuantizationMixin<torch::nn::RNNImpl>;
+
+using FakeQuantizedLSTMImpl = FakeQuantizationMixin<torch::nn::LSTMImpl>;
+TORCH_MODULE(FakeQuantizedLSTM);
+extern template class FakeQuantizationMixin<torch::nn::LSTMImpl>;
+
+using FakeQuantizedGRUImpl = FakeQuantizationMixin<torch::nn::GRUImpl>;
+TORCH_MODULE(FakeQuantizedGRU);
+extern template class FakeQuantizationMixin<torch::nn::GRUImpl>;
+
+using FakeQuantizedRNNCellImpl = FakeQuantizationMixin<torch::nn::RNNCellImpl>;
+TORCH_MODULE(FakeQuantizedRNNCell);
+extern template class FakeQuantizationMixin<torch::nn::RNNCellImpl>;
+
+using FakeQuantizedLSTMCellImpl = FakeQuantizationMixin<torch::nn::LSTMCellImpl>;
+TORCH_MODULE(FakeQuantizedLSTMCell);
+extern template class FakeQuantizationMixin<torch::nn::LSTMCellImpl>;
+
+using FakeQuantizedGRUCellImpl = FakeQuantizationMixin<torch::nn::GRUCellImpl>;
+TORCH_MODULE(FakeQuantizedGRUCell);
+extern template class FakeQuantizationMixin<torch::nn::GRUCellImpl>;
+
+}  // namespace quantsim::nn
