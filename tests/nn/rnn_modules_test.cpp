@@ -8,6 +8,7 @@
 #include <torch/nn/utils/rnn.h>
 #include <torch/serialize.h>
 
+#include "testing/printing.h"
 #include "testing/tolerance.h"
 
 #include <memory>
@@ -224,19 +225,17 @@ TEST(RnnModules, CellWeightQuantizersTakeEffect) {
   check_parameter_quantization(std::make_shared<torch::nn::LSTMCellImpl>(3, 4), [&](auto& m) {
     return leaves(m.forward(x, std::make_tuple(h, c)));
   });
-  // Unbatched input.
-  check_parameter_quantization(std::make_shared<torch::nn::GRUCellImpl>(3, 4),
-                               [&](auto& m) { return leaves(m.forward(x[0], h[0])); });
 }
 
 TEST(RnnModules, PackedSequencesQuantizeThePackedData) {
   torch::manual_seed(2);
   const auto packed = packed_batch();
+  const auto h0 = at::randn({1, 3, 4});
   check_parameter_quantization(std::make_shared<torch::nn::LSTMImpl>(3, 4), [&](auto& m) {
     return leaves(m.forward_with_packed_input(packed));
   });
   check_parameter_quantization(std::make_shared<torch::nn::GRUImpl>(3, 4), [&](auto& m) {
-    return leaves(m.forward_with_packed_input(packed, at::randn({1, 3, 4})));
+    return leaves(m.forward_with_packed_input(packed, h0));
   });
   check_parameter_quantization(
       std::make_shared<torch::nn::RNNImpl>(torch::nn::RNNOptions(3, 4).bidirectional(true)),
@@ -318,9 +317,9 @@ TEST(RnnModules, HiddenStateQuantizersApplyToTheDefaultZeros) {
     auto cell = quantized(float_cell);
     auto h = positive(0.5, 1.5);
     cell->input_quantizers[1] = h;
-    const auto x = at::randn({3});
+    const auto x = at::randn({2, 3});
     EXPECT_TRUE(
-        qs::testing::bitwise_equal(cell->forward(x), float_cell->forward(x, h(at::zeros({4})))));
+        qs::testing::bitwise_equal(cell->forward(x), float_cell->forward(x, h(at::zeros({2, 4})))));
   }
 }
 
@@ -433,4 +432,23 @@ TEST(RnnModules, WorkInsideAnyModuleWithTheDefaultState) {
   using Output = std::tuple<at::Tensor, std::tuple<at::Tensor, at::Tensor>>;
   const auto xs = at::randn({5, 2, 3});
   EXPECT_TRUE(all_bitwise_equal(leaves(any_lstm.forward<Output>(xs)), leaves(lstm(xs))));
+}
+
+TEST(RnnModules, PrettyPrintShowsTheQuantizedClass) {
+  qs::nn::FakeQuantizedLSTM lstm(torch::nn::LSTMOptions(3, 4).bidirectional(true));
+  lstm->param_quantizers["weight_ih_l0"] = qs::affine::QuantizeDequantize({16, 1}, 8, true);
+  EXPECT_EQ(qs::testing::printed(*lstm),
+            "quantsim::nn::FakeQuantizedLSTM(input_size=3, hidden_size=4, num_layers=1, "
+            "bias=true, batch_first=false, dropout=0, bidirectional=true)(\n"
+            "  (input_quantizers): ModuleList\n"
+            "  (output_quantizers): ModuleList\n"
+            "  (param_quantizers): ModuleDict(\n"
+            "    (weight_ih_l0): QuantizeDequantize(shape=[16, 1], qmin=-128, qmax=127, "
+            "symmetric=true)\n"
+            "  )\n"
+            ")");
+  auto cell = quantized(std::make_shared<torch::nn::GRUCellImpl>(3, 4));
+  std::ostringstream header;
+  cell->pretty_print(header);
+  EXPECT_EQ(header.str(), "quantsim::nn::FakeQuantizedGRUCell(3, 4)");
 }

@@ -113,8 +113,7 @@ struct CellTraits {
             {"bias_hh", &module.bias_hh}};
   }
 
-  /// A missing hidden state becomes the zeros the float module would create: (batch, hidden),
-  /// or (hidden) for an unbatched 1-D input.
+  /// A missing hidden state becomes the zeros the float module would create: (batch, hidden).
   static void complete_arguments(const Float& module, const at::Tensor& input, at::Tensor& hx) {
     if (!hx.defined()) hx = zero_state(module, input);
   }
@@ -125,9 +124,7 @@ struct CellTraits {
 
  private:
   static at::Tensor zero_state(const Float& module, const at::Tensor& input) {
-    const int64_t hidden = module.options_base.hidden_size();
-    return input.dim() == 1 ? at::zeros({hidden}, input.options())
-                            : at::zeros({input.size(0), hidden}, input.options());
+    return at::zeros({input.size(0), module.options_base.hidden_size()}, input.options());
   }
 };
 
