@@ -109,6 +109,7 @@ void QuantizerBase::save(torch::serialize::OutputArchive& archive) const {
 }
 
 void QuantizerBase::load(torch::serialize::InputArchive& archive) {
+  bump_revision();
   torch::nn::Module::load(archive);
   for (auto& entry : tracking_) {
     at::Tensor flag;

@@ -79,7 +79,14 @@ class QuantizerBase : public virtual torch::nn::Module {
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
 
+  /// Changes whenever the quantizer's configuration (grid, symmetry, format) changes or state is
+  /// loaded; with its tensors' versions it says whether an earlier output is still valid.
+  uint64_t revision() const { return revision_; }
+
  protected:
+  /// Records a configuration change (see revision()).
+  void bump_revision() { ++revision_; }
+
   /// Called when a calibration scope opens (forget statistics).
   virtual void begin_calibration() = 0;
   /// Called when a calibration scope closes normally (set the range from the statistics).
@@ -113,6 +120,7 @@ class QuantizerBase : public virtual torch::nn::Module {
   std::map<std::string, Tracking> tracking_;
   bool allow_overwrite_ = true;
   int calibrating_ = 0;
+  uint64_t revision_ = 0;
 };
 
 }  // namespace quantsim

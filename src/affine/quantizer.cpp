@@ -72,6 +72,7 @@ void AffineQuantizerBase::reset() {
 
 void AffineQuantizerBase::set_bitwidth(int64_t bitwidth) {
   options_.grid(options_.grid().with_bitwidth(bitwidth));
+  bump_revision();
 }
 
 int64_t AffineQuantizerBase::integral_bitwidth(double bitwidth) {
@@ -84,6 +85,7 @@ int64_t AffineQuantizerBase::integral_bitwidth(double bitwidth) {
 
 void AffineQuantizerBase::set_signed(bool is_signed) {
   options_.grid(options_.grid().with_signed(is_signed));
+  bump_revision();
 }
 
 void AffineQuantizerBase::set_range(const at::Tensor& new_min, const at::Tensor& new_max) {
@@ -212,6 +214,7 @@ void AffineQuantizerBase::set_legacy_encodings(const nlohmann::json& encodings) 
 
   options_.grid(grid);
   options_.symmetric(symmetric);
+  bump_revision();
   set_range(at::tensor(mins).view(shape()), at::tensor(maxs).view(shape()));
 }
 

@@ -80,6 +80,7 @@ void FloatQuantizeDequantizeImpl::set_legacy_encodings(const nlohmann::json& enc
               "FloatQuantizeDequantize can only import 16-bit legacy encodings, got bitwidth ",
               bitwidth);
   options_.format(FloatFormat::ieee(5, 10));
+  bump_revision();
 }
 
 at::Tensor FloatQuantizeDequantizeImpl::forward(const at::Tensor& x) {
@@ -192,6 +193,7 @@ void FloatQuantizeDequantizeImpl::load(torch::serialize::InputArchive& archive) 
   }
 
   options_.format(loaded_format);
+  bump_revision();
   replace_maxval(with_maxval ? loaded_maxval : at::Tensor());
   QuantizerBase::load(archive);  // no parameters; reads maxval into the buffer when present
 }

@@ -1,6 +1,7 @@
 #include <quantsim/errors.h>
 #include <quantsim/nn/base_quantization_mixin.h>
 
+#include <ATen/core/grad_mode.h>
 #include <ATen/ops/zeros.h>
 #include <c10/util/Exception.h>
 #include <torch/nn/module.h>
@@ -108,11 +109,43 @@ at::Tensor BaseQuantizationMixin::quantize_output(size_t index, const at::Tensor
   return apply(quantizer.get(), observing(quantizer.get()), y);
 }
 
+std::vector<BaseQuantizationMixin::TensorState> BaseQuantizationMixin::tensor_states(
+    const QuantizerBase& quantizer, const at::Tensor& parameter, bool* requires_grad) {
+  std::vector<TensorState> states;
+  auto record = [&](const at::Tensor& t) {
+    if (!t.defined()) return;
+    states.push_back({t, t.data_ptr(), t._version()});
+    *requires_grad = *requires_grad || t.requires_grad();
+  };
+  record(parameter);
+  for (const auto& t : quantizer.parameters()) record(t);
+  for (const auto& t : quantizer.buffers()) record(t);
+  return states;
+}
+
 at::Tensor BaseQuantizationMixin::quantized_parameter(const std::string& name,
                                                       const at::Tensor& parameter) {
   auto quantizer = param_quantizers->at(name);
   if (!quantizer || !parameter.defined() || !quantizer->is_initialized()) return parameter;
-  return quantizer->fake_quantize(parameter);
+  if (quantizer->is_calibrating()) return quantizer->fake_quantize(parameter);
+  // Inference calls reuse the quantized weight: re-quantizing a 1024 x 1024 weight on every
+  // call costs about a fifth of the matmul it feeds.
+  bool requires_grad = false;
+  auto states = tensor_states(*quantizer, parameter, &requires_grad);
+  if (at::GradMode::is_enabled() && requires_grad) return quantizer->fake_quantize(parameter);
+  auto cached = std::find_if(parameter_cache_.begin(), parameter_cache_.end(),
+                             [&](const CachedParameter& c) { return c.name == name; });
+  if (cached != parameter_cache_.end() && cached->quantizer.lock() == quantizer &&
+      cached->revision == quantizer->revision() && cached->tensors == states) {
+    return cached->value;
+  }
+  auto value = quantizer->fake_quantize(parameter);
+  if (cached == parameter_cache_.end()) {
+    parameter_cache_.push_back({name, {}, 0, {}, {}});
+    cached = parameter_cache_.end() - 1;
+  }
+  *cached = {name, quantizer, quantizer->revision(), std::move(states), value};
+  return value;
 }
 
 // ---- structure --------------------------------------------------------------------------------

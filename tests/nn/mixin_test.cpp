@@ -367,3 +367,32 @@ TEST(Encodings, ExportAndImportFollowTheSlots) {
   EXPECT_FALSE(other->output_quantizers[0]);
   EXPECT_THROW(other->import_input_encodings({{"7", *exported[0]}}), std::invalid_argument);
 }
+
+TEST(Mixin, InferenceReusesTheQuantizedWeightUntilSomethingChanges) {
+  namespace F = torch::nn::functional;
+  auto linear = small_linear();
+  auto w = qs::affine::QuantizeDequantize({2, 1}, 8, true);
+  linear->param_quantizers["weight"] = w;
+  const auto x = at::randn({3, 2});
+  auto expected = [&] { return F::linear(x, w->forward(linear->weight), linear->bias); };
+  {
+    torch::NoGradGuard no_grad;
+    const auto first = linear(x);
+    EXPECT_TRUE(qs::testing::bitwise_equal(linear(x), first));
+    linear->weight.mul_(2);  // an in-place edit (an optimizer step) invalidates
+    EXPECT_TRUE(qs::testing::bitwise_equal(linear(x), expected()));
+    EXPECT_FALSE(qs::testing::bitwise_equal(linear(x), first));
+    w->set_range(at::full({2, 1}, -0.5), at::full({2, 1}, 0.5));
+    EXPECT_TRUE(qs::testing::bitwise_equal(linear(x), expected()));
+    w->set_bitwidth(3);  // a configuration change invalidates
+    EXPECT_TRUE(qs::testing::bitwise_equal(linear(x), expected()));
+    linear->param_quantizers["weight"] = qs::affine::QuantizeDequantize({2, 1}, 8, true);
+    linear->param_quantizers["weight"]->compute_encodings([] {});
+    EXPECT_FALSE(qs::testing::bitwise_equal(linear(x), expected()));
+  }
+  // With gradients the weight is quantized in the graph.
+  linear->param_quantizers["weight"] = w;
+  linear(x).sum().backward();
+  ASSERT_TRUE(linear->weight.grad().defined());
+  EXPECT_TRUE(w->max.grad().defined());
+}

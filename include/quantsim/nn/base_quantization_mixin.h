@@ -206,8 +206,32 @@ class BaseQuantizationMixin {
   static void import_encodings(QuantizerSlotsImpl& slots, const nlohmann::json& encodings,
                                const ImportOptions& options);
 
+  /// A quantized parameter kept for calls that need no autograd graph (inference): it stays valid
+  /// while the parameter, the quantizer's tensors (identity, storage, version) and the
+  /// quantizer's revision are unchanged.
+  /// The tensors are held, so that none of them can be freed and its address reused by a new
+  /// tensor that would pass for it.
+  struct TensorState {
+    at::Tensor tensor;
+    const void* data = nullptr;
+    int64_t version = 0;
+    bool operator==(const TensorState& o) const {
+      return tensor.is_same(o.tensor) && data == o.data && version == o.version;
+    }
+  };
+  struct CachedParameter {
+    std::string name;
+    std::weak_ptr<QuantizerBase> quantizer;
+    uint64_t revision = 0;
+    std::vector<TensorState> tensors;
+    at::Tensor value;
+  };
+  static std::vector<TensorState> tensor_states(const QuantizerBase& quantizer,
+                                                const at::Tensor& parameter, bool* requires_grad);
+
   int calibrating_ = 0;
   std::vector<const QuantizerBase*> observing_;
+  std::vector<CachedParameter> parameter_cache_;
 };
 
 }  // namespace quantsim::nn
