@@ -71,7 +71,18 @@ void ChannelShuffleImpl::pretty_print(std::ostream& stream) const {
 }
 
 at::Tensor ChannelShuffleImpl::forward(const at::Tensor& input) {
-  return at::channel_shuffle(input, options.groups());
+  // The reshapes rather than at::channel_shuffle (same values): libtorch 1.13 has no derivative
+  // for at::channel_shuffle, so a quantizer's range in front of it could not be trained.
+  const int64_t groups = options.groups();
+  TORCH_CHECK(input.dim() > 2, "ChannelShuffle: `input` must have at least 3 dims, got ",
+              input.dim());
+  TORCH_CHECK(groups > 0, "ChannelShuffle: `groups` must be positive, got ", groups);
+  const int64_t channels = input.size(1);
+  TORCH_CHECK(channels % groups == 0, "ChannelShuffle: the ", channels,
+              " channels of `input` are not divisible by `groups` = ", groups);
+  std::vector<int64_t> grouped{input.size(0), groups, channels / groups};
+  for (int64_t d = 2; d < input.dim(); ++d) grouped.push_back(input.size(d));
+  return input.reshape(grouped).transpose(1, 2).reshape(input.sizes());
 }
 
 // ---- Hardsigmoid / Hardswish -------------------------------------------------------------------

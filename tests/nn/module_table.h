@@ -17,6 +17,15 @@
 //
 // This header defines the TEST_Ps, so one test file of a binary includes it.
 //
+// Adding a row: one `row(...)` entry with the table's name and counts, a factory of the float
+// module and its inputs; flags: `.random()` (re-seeded before each call), `.not_differentiable()`,
+// `.with_param_keys({...})` (checked exactly), `.with_variant("...")` (another row of the same
+// module). Inputs are the forward's arguments, all of them (AnyModule does not fill defaults), each
+// of the exact declared type: tensors, optionals, tuples (an LSTM's (h0, c0)), PackedSequence,
+// std::vector<at::Tensor> (Concat), scalars. Integer or undefined tensors are valid inputs: their
+// quantizers must stay uninitialized. Results of any type with nn::TensorLeaves are compared leaf
+// by leaf. Rows of a new group go in their own *_test.cpp (compile time: about 40 rows per file).
+//
 // For every row, with quantizers 8-bit QuantizeDequantize (activations asymmetric per tensor,
 // parameters symmetric per tensor) in every slot:
 //  * from_module gives the table's class (Quantized<Name> where the table lists a
@@ -191,8 +200,8 @@ struct ImplOfHolder {
 };
 
 template <typename Made>
-using Impl = typename std::conditional_t<IsHolder<Made>::value, ImplOfHolder<Made>,
-                                         ImplOf<Made>>::type;
+using Impl =
+    typename std::conditional_t<IsHolder<Made>::value, ImplOfHolder<Made>, ImplOf<Made>>::type;
 
 }  // namespace detail
 
@@ -252,7 +261,8 @@ Row row(std::string name, size_t num_inputs, size_t num_outputs, Make make,
 }
 
 /// The forward of `module` on `args`; its result as tensor leaves.
-inline std::vector<at::Tensor> call(const Row& row, torch::nn::AnyModule& module, const Args& args) {
+inline std::vector<at::Tensor> call(const Row& row, torch::nn::AnyModule& module,
+                                    const Args& args) {
   constexpr uint64_t kSeed = 1234;
   if (row.is_random) torch::manual_seed(kSeed);
   std::vector<torch::nn::AnyValue> a;
@@ -269,22 +279,19 @@ inline std::vector<at::Tensor> call(const Row& row, torch::nn::AnyModule& module
       return row.output_leaves(
           module.any_forward(std::move(a[0]), std::move(a[1]), std::move(a[2]), std::move(a[3])));
     case 5:
-      return row.output_leaves(module.any_forward(std::move(a[0]), std::move(a[1]),
-                                                  std::move(a[2]), std::move(a[3]),
-                                                  std::move(a[4])));
+      return row.output_leaves(module.any_forward(std::move(a[0]), std::move(a[1]), std::move(a[2]),
+                                                  std::move(a[3]), std::move(a[4])));
     case 6:
-      return row.output_leaves(module.any_forward(std::move(a[0]), std::move(a[1]),
-                                                  std::move(a[2]), std::move(a[3]),
-                                                  std::move(a[4]), std::move(a[5])));
+      return row.output_leaves(module.any_forward(std::move(a[0]), std::move(a[1]), std::move(a[2]),
+                                                  std::move(a[3]), std::move(a[4]),
+                                                  std::move(a[5])));
     case 7:
-      return row.output_leaves(module.any_forward(std::move(a[0]), std::move(a[1]),
-                                                  std::move(a[2]), std::move(a[3]),
-                                                  std::move(a[4]), std::move(a[5]),
+      return row.output_leaves(module.any_forward(std::move(a[0]), std::move(a[1]), std::move(a[2]),
+                                                  std::move(a[3]), std::move(a[4]), std::move(a[5]),
                                                   std::move(a[6])));
     case 8:
-      return row.output_leaves(module.any_forward(std::move(a[0]), std::move(a[1]),
-                                                  std::move(a[2]), std::move(a[3]),
-                                                  std::move(a[4]), std::move(a[5]),
+      return row.output_leaves(module.any_forward(std::move(a[0]), std::move(a[1]), std::move(a[2]),
+                                                  std::move(a[3]), std::move(a[4]), std::move(a[5]),
                                                   std::move(a[6]), std::move(a[7])));
     default:
       ADD_FAILURE() << "rows with " << a.size() << " arguments are not supported";
@@ -301,8 +308,9 @@ inline ::testing::AssertionResult leaves_equal(const std::vector<at::Tensor>& ac
   }
   for (size_t i = 0; i < actual.size(); ++i) {
     if (actual[i].defined() != expected[i].defined()) {
-      return ::testing::AssertionFailure() << "output leaf " << i << ": defined "
-                                           << actual[i].defined() << " vs " << expected[i].defined();
+      return ::testing::AssertionFailure()
+             << "output leaf " << i << ": defined " << actual[i].defined() << " vs "
+             << expected[i].defined();
     }
     if (!actual[i].defined()) continue;
     auto equal = bitwise_equal(actual[i].detach(), expected[i].detach());

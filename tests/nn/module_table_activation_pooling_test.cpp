@@ -51,7 +51,8 @@ std::vector<Row> activation_rows() {
       act("SiLU", [] { return nn::SiLU(); }),
       qact("Sigmoid", [] { return nn::Sigmoid(); }),
       qact("Softmax", [] { return nn::Softmax(1); }),
-      row("Softmax2d", 1, 1, [] { return nn::Softmax2d(); }, [] { return Args{x4()}; }),
+      row(
+          "Softmax2d", 1, 1, [] { return nn::Softmax2d(); }, [] { return Args{x4()}; }),
       act("Softmin", [] { return nn::Softmin(1); }),
       act("Softplus", [] { return nn::Softplus(nn::SoftplusOptions().beta(2).threshold(3)); }),
       act("Softshrink", [] { return nn::Softshrink(nn::SoftshrinkOptions(0.3)); }),
@@ -72,61 +73,81 @@ std::vector<Row> pooling_rows() {
     return Args{values, indices, c10::optional<std::vector<int64_t>>(x.sizes().vec())};
   };
   return {
-      row("AdaptiveAvgPool1d", 1, 1, [] { return nn::AdaptiveAvgPool1d(4); },
+      row(
+          "AdaptiveAvgPool1d", 1, 1, [] { return nn::AdaptiveAvgPool1d(4); },
           [] { return Args{x3()}; }),
-      row("AdaptiveAvgPool2d", 1, 1, [] { return nn::AdaptiveAvgPool2d(3); },
+      row(
+          "AdaptiveAvgPool2d", 1, 1, [] { return nn::AdaptiveAvgPool2d(3); },
           [] { return Args{x4()}; }),
-      row("AdaptiveAvgPool3d", 1, 1, [] { return nn::AdaptiveAvgPool3d(3); }, [=] {
-        return Args{x5()};
-      }),
-      row("AdaptiveMaxPool1d", 1, 1, [] { return nn::AdaptiveMaxPool1d(4); },
+      row(
+          "AdaptiveAvgPool3d", 1, 1, [] { return nn::AdaptiveAvgPool3d(3); },
+          [=] { return Args{x5()}; }),
+      row(
+          "AdaptiveMaxPool1d", 1, 1, [] { return nn::AdaptiveMaxPool1d(4); },
           [] { return Args{x3()}; }),
-      row("AdaptiveMaxPool2d", 1, 1, [] { return nn::AdaptiveMaxPool2d(3); },
+      row(
+          "AdaptiveMaxPool2d", 1, 1, [] { return nn::AdaptiveMaxPool2d(3); },
           [] { return Args{x4()}; }),
-      row("AdaptiveMaxPool3d", 1, 1, [] { return nn::AdaptiveMaxPool3d(3); }, [=] {
-        return Args{x5()};
-      }),
-      row("AvgPool1d", 1, 1, [] { return nn::AvgPool1d(2); }, [] { return Args{x3()}; }),
-      row("AvgPool2d", 1, 1, [] { return nn::AvgPool2d(nn::AvgPool2dOptions(3).padding(1)); },
+      row(
+          "AdaptiveMaxPool3d", 1, 1, [] { return nn::AdaptiveMaxPool3d(3); },
+          [=] { return Args{x5()}; }),
+      row(
+          "AvgPool1d", 1, 1, [] { return nn::AvgPool1d(2); }, [] { return Args{x3()}; }),
+      row(
+          "AvgPool2d", 1, 1, [] { return nn::AvgPool2d(nn::AvgPool2dOptions(3).padding(1)); },
           [] { return Args{x4()}; }),
-      row("AvgPool3d", 1, 1, [] { return nn::AvgPool3d(2); }, [=] { return Args{x5()}; }),
-      row("FractionalMaxPool2d", 1, 1,
+      row(
+          "AvgPool3d", 1, 1, [] { return nn::AvgPool3d(2); }, [=] { return Args{x5()}; }),
+      row(
+          "FractionalMaxPool2d", 1, 1,
           [] {
             return nn::FractionalMaxPool2d(
                 nn::FractionalMaxPool2dOptions(2).output_size(torch::ExpandingArray<2>(3)));
           },
-          [] { return Args{at::randn({2, 3, 7, 7})}; })
-          .random(),
-      row("FractionalMaxPool3d", 1, 1,
           [] {
-            return nn::FractionalMaxPool3d(
-                nn::FractionalMaxPool3dOptions(2).output_ratio(torch::ExpandingArray<3, double>(
-                    0.5)));
+            return Args{at::randn({2, 3, 7, 7})};
+          })
+          .random(),
+      row(
+          "FractionalMaxPool3d", 1, 1,
+          [] {
+            return nn::FractionalMaxPool3d(nn::FractionalMaxPool3dOptions(2).output_ratio(
+                torch::ExpandingArray<3, double>(0.5)));
           },
           [=] { return Args{x5()}; })
           .random(),
-      row("LPPool1d", 1, 1, [] { return nn::LPPool1d(nn::LPPool1dOptions(2, 2)); },
+      row(
+          "LPPool1d", 1, 1, [] { return nn::LPPool1d(nn::LPPool1dOptions(2, 2)); },
           [] { return Args{x3()}; }),
       // An odd norm of a negative sum is NaN: positive inputs.
-      row("LPPool2d", 1, 1, [] { return nn::LPPool2d(nn::LPPool2dOptions(3, 2)); },
-          [] { return Args{at::rand({2, 3, 4, 4})}; }),
-      row("MaxPool1d", 1, 1, [] { return nn::MaxPool1d(nn::MaxPool1dOptions(3).stride(2)); },
+      row(
+          "LPPool2d", 1, 1, [] { return nn::LPPool2d(nn::LPPool2dOptions(3, 2)); },
+          [] {
+            return Args{at::rand({2, 3, 4, 4})};
+          }),
+      row(
+          "MaxPool1d", 1, 1, [] { return nn::MaxPool1d(nn::MaxPool1dOptions(3).stride(2)); },
           [] { return Args{x3()}; }),
-      row("MaxPool2d", 1, 1, [] { return nn::MaxPool2d(2); }, [] { return Args{x4()}; }),
-      row("MaxPool3d", 1, 1, [] { return nn::MaxPool3d(2); }, [=] { return Args{x5()}; }),
-      row("MaxUnpool1d", 1, 1, [] { return nn::MaxUnpool1d(2); },
+      row(
+          "MaxPool2d", 1, 1, [] { return nn::MaxPool2d(2); }, [] { return Args{x4()}; }),
+      row(
+          "MaxPool3d", 1, 1, [] { return nn::MaxPool3d(2); }, [=] { return Args{x5()}; }),
+      row(
+          "MaxUnpool1d", 1, 1, [] { return nn::MaxUnpool1d(2); },
           [=] {
             return unpool_args(x3(), [](const at::Tensor& x) {
               return F::max_pool1d_with_indices(x, F::MaxPool1dFuncOptions(2));
             });
           }),
-      row("MaxUnpool2d", 1, 1, [] { return nn::MaxUnpool2d(2); },
+      row(
+          "MaxUnpool2d", 1, 1, [] { return nn::MaxUnpool2d(2); },
           [=] {
             return unpool_args(x4(), [](const at::Tensor& x) {
               return F::max_pool2d_with_indices(x, F::MaxPool2dFuncOptions(2));
             });
           }),
-      row("MaxUnpool3d", 1, 1, [] { return nn::MaxUnpool3d(2); },
+      row(
+          "MaxUnpool3d", 1, 1, [] { return nn::MaxUnpool3d(2); },
           [=] {
             return unpool_args(x5(), [](const at::Tensor& x) {
               return F::max_pool3d_with_indices(x, F::MaxPool3dFuncOptions(2));
