@@ -5,7 +5,10 @@
 //   Linear: batch 64, 1024 -> 1024.   Conv2d: 64 -> 64 channels, 3x3, padding 1, batch 8, 56x56.
 //
 // "Forward" runs under NoGradGuard (inference); "Train" is forward + backward of y.sum() with
-// gradients to the parameters and, for the quantized module, the quantizers' ranges.
+// gradients to the parameters, the input and, for the quantized module, the quantizers' ranges.
+// The input requires grad, as the input of every layer but a network's first does: the
+// quantized module needs the input gradient anyway (its input quantizer's range is learned from
+// it), so a float baseline without it would skip one of the three matmuls.
 //
 //   build/bench/module_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 
@@ -40,12 +43,14 @@ void quantize_w8a8(qs::nn::BaseQuantizationMixin& module, const at::Tensor& x,
 }
 
 template <typename Module>
-void run(benchmark::State& state, Module& module, const at::Tensor& x, bool train) {
+void run(benchmark::State& state, Module& module, const at::Tensor& input, bool train) {
   use_threads(state);
+  const auto x = train ? input.detach().requires_grad_() : input;
   for (auto _ : state) {
     if (train) {
       auto y = module->forward(x);
       y.sum().backward();
+      x.mutable_grad().reset();  // as an optimizer's zero_grad(set_to_none) would
     } else {
       torch::NoGradGuard no_grad;
       benchmark::DoNotOptimize(module->forward(x));
