@@ -86,8 +86,8 @@ void register_all() {
   for (const char* op : {"Linear", "Conv2d"}) {
     for (const bool train : {false, true}) {
       for (const bool quantized : {false, true}) {
-        const std::string name = std::string(op) + (train ? "/Train" : "/Forward") +
-                                 (quantized ? "/W8A8" : "/Float");
+        const std::string name =
+            std::string(op) + (train ? "/Train" : "/Forward") + (quantized ? "/W8A8" : "/Float");
         auto* bench = std::string(op) == "Linear"
                           ? benchmark::RegisterBenchmark(name.c_str(), BM_Linear, quantized, train)
                           : benchmark::RegisterBenchmark(name.c_str(), BM_Conv2d, quantized, train);

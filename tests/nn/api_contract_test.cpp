@@ -70,8 +70,7 @@ TEST(ApiContract, OneQuantizerSharedByBothInputsOfAnAdd) {
 }
 
 TEST(ApiContract, HoldersTakeTheFloatOptionsAndGenericCodeReachesTheSlots) {
-  qs::nn::FakeQuantizedConvTranspose2d deconv(
-      torch::nn::ConvTranspose2dOptions(4, 3, 2).stride(2));
+  qs::nn::FakeQuantizedConvTranspose2d deconv(torch::nn::ConvTranspose2dOptions(4, 3, 2).stride(2));
   std::shared_ptr<torch::nn::Module> module = deconv.ptr();
   auto* mixin = dynamic_cast<qs::nn::BaseQuantizationMixin*>(module.get());
   ASSERT_NE(mixin, nullptr);

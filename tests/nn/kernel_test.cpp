@@ -55,13 +55,13 @@ TEST(Kernel, ActivationsAndNorms) {
   expect_kernel_matches_fake_path(
       qs::nn::QuantizedGELU(),
       unary_kernel([](const qs::nn::KernelArgs& a) { return at::gelu(a.real_input(0)); }), x);
-  expect_kernel_matches_fake_path(
-      qs::nn::QuantizedLayerNorm(torch::nn::LayerNormOptions({6})),
-      unary_kernel([](const qs::nn::KernelArgs& a) {
-        return at::layer_norm(a.real_input(0), {6}, a.real_parameter("weight"),
-                              a.real_parameter("bias"));
-      }),
-      x);
+  expect_kernel_matches_fake_path(qs::nn::QuantizedLayerNorm(torch::nn::LayerNormOptions({6})),
+                                  unary_kernel([](const qs::nn::KernelArgs& a) {
+                                    return at::layer_norm(a.real_input(0), {6},
+                                                          a.real_parameter("weight"),
+                                                          a.real_parameter("bias"));
+                                  }),
+                                  x);
   expect_kernel_matches_fake_path(
       qs::nn::QuantizedLinear(6, 3), unary_kernel([](const qs::nn::KernelArgs& a) {
         return at::linear(a.real_input(0), a.real_parameter("weight"), a.real_parameter("bias"));
@@ -70,25 +70,25 @@ TEST(Kernel, ActivationsAndNorms) {
 }
 
 TEST(Kernel, Convolutions) {
-  expect_kernel_matches_fake_path(
-      qs::nn::QuantizedConv1d(torch::nn::Conv1dOptions(2, 3, 3)),
-      unary_kernel([](const qs::nn::KernelArgs& a) {
-        return at::conv1d(a.real_input(0), a.real_parameter("weight"), a.real_parameter("bias"));
-      }),
-      torch::randn({2, 2, 9}));
+  expect_kernel_matches_fake_path(qs::nn::QuantizedConv1d(torch::nn::Conv1dOptions(2, 3, 3)),
+                                  unary_kernel([](const qs::nn::KernelArgs& a) {
+                                    return at::conv1d(a.real_input(0), a.real_parameter("weight"),
+                                                      a.real_parameter("bias"));
+                                  }),
+                                  torch::randn({2, 2, 9}));
   expect_kernel_matches_fake_path(
       qs::nn::QuantizedConv2d(torch::nn::Conv2dOptions(2, 3, 3).padding(1)),
       unary_kernel([](const qs::nn::KernelArgs& a) {
-        return at::conv2d(a.real_input(0), a.real_parameter("weight"), a.real_parameter("bias"),
-                          1, 1);
+        return at::conv2d(a.real_input(0), a.real_parameter("weight"), a.real_parameter("bias"), 1,
+                          1);
       }),
       torch::randn({2, 2, 5, 5}));
-  expect_kernel_matches_fake_path(
-      qs::nn::QuantizedConv3d(torch::nn::Conv3dOptions(2, 3, 2)),
-      unary_kernel([](const qs::nn::KernelArgs& a) {
-        return at::conv3d(a.real_input(0), a.real_parameter("weight"), a.real_parameter("bias"));
-      }),
-      torch::randn({1, 2, 4, 4, 4}));
+  expect_kernel_matches_fake_path(qs::nn::QuantizedConv3d(torch::nn::Conv3dOptions(2, 3, 2)),
+                                  unary_kernel([](const qs::nn::KernelArgs& a) {
+                                    return at::conv3d(a.real_input(0), a.real_parameter("weight"),
+                                                      a.real_parameter("bias"));
+                                  }),
+                                  torch::randn({1, 2, 4, 4, 4}));
 }
 
 TEST(Kernel, ElementwiseBinaryOps) {

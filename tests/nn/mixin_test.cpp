@@ -396,3 +396,24 @@ TEST(Mixin, InferenceReusesTheQuantizedWeightUntilSomethingChanges) {
   ASSERT_TRUE(linear->weight.grad().defined());
   EXPECT_TRUE(w->max.grad().defined());
 }
+
+TEST(ModelCalibration, CalibratesEveryQuantizedModuleOfAModel) {
+  qs::nn::FakeQuantizedLinear first(3, 4);
+  qs::nn::FakeQuantizedReLU relu;
+  qs::nn::QuantizedLinear second(4, 2);
+  torch::nn::Sequential model(first, relu, second);
+  first->param_quantizers["weight"] = qs::affine::QuantizeDequantize({4, 1}, 8, true);
+  relu->output_quantizers[0] = qs::affine::QuantizeDequantize({}, 8, false);
+  second->input_quantizers[0] = qs::affine::QuantizeDequantize({}, 8, false);
+  const auto x = at::randn({5, 3});
+  at::Tensor relu_out;
+  {
+    auto calibrating = qs::nn::compute_encodings(*model);
+    relu_out = relu(first(x));
+    second(relu_out);
+  }
+  EXPECT_TRUE(first->param_quantizers["weight"]->is_initialized());
+  EXPECT_TRUE(relu->output_quantizers[0]->is_initialized());
+  auto in = second->input_quantizers[0].as<qs::affine::QuantizeDequantizeImpl>();
+  EXPECT_EQ(in->max.item<float>(), relu_out.max().item<float>());
+}

@@ -2,6 +2,7 @@
 
 /// Every quantized module of the module table (spec §3.6, §3.7), the mixins and from_module.
 
+#include <quantsim/nn/calibration.h>
 #include <quantsim/nn/modules/activation.h>
 #include <quantsim/nn/modules/conv.h>
 #include <quantsim/nn/modules/custom_elementwise.h>
