@@ -23,13 +23,6 @@ at::Tensor as_float(const at::Tensor& x) {
   return xd.scalar_type() == at::kFloat ? xd : xd.to(at::kFloat);
 }
 
-// trunc_int32((v - origin) / width), capped at num_bins - 1 as the reference does; the floor
-// at 0 only guards the index_add against garbage rows (NaN converts to INT_MIN).
-at::Tensor bin_index(const at::Tensor& v, const at::Tensor& origin, const at::Tensor& width,
-                     int64_t num_bins) {
-  return ((v - origin) / width).to(at::kInt).to(at::kLong).clamp(0, num_bins - 1);
-}
-
 }  // namespace
 
 HistogramObserver::HistogramObserver(std::vector<int64_t> shape, int64_t num_bins)
@@ -91,35 +84,6 @@ std::shared_ptr<HistogramStatistics> HistogramObserver::collect_stats(const at::
   return stats;
 }
 
-at::Tensor HistogramObserver::redistribute(const HistogramStatistics& cur, const at::Tensor& umin,
-                                           const at::Tensor& umax) const {
-  const int64_t B = num_bins_, H = num_histograms();
-  const auto cmin = cur.min.reshape({-1, 1}), cmax = cur.max.reshape({-1, 1});
-  const auto dmin = umin.unsqueeze(1);
-  const auto dest_width = (umax - umin).unsqueeze(1) / B;
-  const auto src_width = (cmax - cmin) / B;
-  const auto src_start = cmin + src_width * at::arange(B, cmin.options()).unsqueeze(0);  // (H,B)
-  const auto dest_bin = bin_index(src_start, dmin, dest_width, B);
-  const auto dest_end = dmin + dest_width * (dest_bin + 1).to(cmin.scalar_type());
-  // The reference's counts are float32: the split is rounded in that precision.
-  const auto count_type = at::promote_types(cmin.scalar_type(), at::kFloat);
-  const auto counts = cur.histogram.to(count_type);
-  const auto split = at::round(((dest_end - src_start) / src_width).to(count_type) * counts);
-  auto moved = at::minimum(split, counts);
-  // A degenerate source range (all its finite values equal) has zero-width bins; the reference
-  // divides 0 by 0 there and fills the merged histogram with NaN. Each source bin moves whole to
-  // the destination bin of that value instead (docs/differences.md).
-  moved = at::where((src_width == 0).expand_as(moved), counts, moved);
-  const auto rest = counts - moved;  // 0 where the bin was not split
-  const auto other_bin = bin_index(src_start + dest_width, dmin, dest_width, B);
-
-  const auto row_base = at::arange(H, dest_bin.options()).unsqueeze(1) * B;
-  auto updates = at::zeros({H * B}, cur.histogram.options());
-  updates.index_add_(0, (row_base + dest_bin).reshape({-1}), moved.to(at::kDouble).reshape({-1}));
-  updates.index_add_(0, (row_base + other_bin).reshape({-1}), rest.to(at::kDouble).reshape({-1}));
-  return updates.view({H, B});
-}
-
 void HistogramObserver::merge_stats(std::shared_ptr<const HistogramStatistics> batch,
                                     const at::Tensor& x) {
   TORCH_CHECK(batch != nullptr, "merge_stats: no statistics given");
@@ -132,11 +96,6 @@ void HistogramObserver::merge_stats(std::shared_ptr<const HistogramStatistics> b
   const auto cmin = cur.min.reshape({-1}), cmax = cur.max.reshape({-1});
   const auto umin = at::minimum(batch->min.reshape({-1}), cmin);
   const auto umax = at::maximum(batch->max.reshape({-1}), cmax);
-  const auto grown = (umin != cmin) | (umax != cmax);
-  auto carried = cur.histogram;
-  if (grown.any().item<bool>()) {
-    carried = at::where(grown.unsqueeze(1), redistribute(cur, umin, umax), cur.histogram);
-  }
   auto merged = std::make_shared<HistogramStatistics>();
   merged->min = umin.reshape(shape_);
   merged->max = umax.reshape(shape_);
@@ -148,9 +107,10 @@ void HistogramObserver::merge_stats(std::shared_ptr<const HistogramStatistics> b
   const auto spread = lo32 < hi32;
   const auto lo = at::where(spread, lo32, merged->bin_edges.select(1, 0));
   const auto hi = at::where(spread, hi32, merged->bin_edges.select(1, B));
-  merged->histogram =
-      kernels::histogram_fused(as_float(x), shape_, lo.reshape(shape_), hi.reshape(shape_), B) +
-      carried;
+  // The old counts, re-binned onto the union range where it grew, are added in one pass.
+  merged->histogram = kernels::merge_histograms_fused(
+      kernels::histogram_fused(as_float(x), shape_, lo.reshape(shape_), hi.reshape(shape_), B),
+      cur.histogram, cmin, cmax, umin, umax);
   merged->nan_count = cur.nan_count + batch->nan_count;
   stats_ = std::move(merged);
 }

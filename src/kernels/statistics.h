@@ -39,11 +39,31 @@ at::Tensor histogram_fused(const at::Tensor& x, at::IntArrayRef param_sizes, con
 at::Tensor histogram_reference(const at::Tensor& x, at::IntArrayRef param_sizes,
                                const at::Tensor& lo, const at::Tensor& hi, int64_t num_bins);
 
+/// The merge of spec §2.3: the accumulated histograms `hist` ((H, B) float64, row h on
+/// [cmin[h], cmax[h]]) re-binned onto the union ranges [umin[h], umax[h]] and added to `add`
+/// ((H, B) float64, the new data's histograms on the union ranges). Rows whose range did not
+/// change are added unchanged. The re-binning follows the reference's arithmetic in the ranges'
+/// dtype (float32 counts for float32 ranges): source bin i starts at cmin + sw * i; it moves to
+/// destination bin di = min(trunc_int32((start - umin) / dw), B - 1), the share
+/// min(round((de - start) / sw * count), count) with de = umin + dw * (di + 1), and the rest to
+/// bin min(trunc_int32((start + dw - umin) / dw), B - 1). A zero-width source range moves each
+/// bin whole (docs/differences.md). `cmin`, `cmax`, `umin`, `umax`: (H,) of one floating dtype.
+///
+/// The fused kernel writes into `add` (contiguous float64, owned by the caller) and returns it,
+/// in one pass over the rows; it is bit-exact to the reference (the per-bin arithmetic is the
+/// same, and sums of integral float64 counts below 2^53 do not depend on their order).
+at::Tensor merge_histograms_fused(at::Tensor add, const at::Tensor& hist, const at::Tensor& cmin,
+                                  const at::Tensor& cmax, const at::Tensor& umin,
+                                  const at::Tensor& umax);
+at::Tensor merge_histograms_reference(const at::Tensor& add, const at::Tensor& hist,
+                                      const at::Tensor& cmin, const at::Tensor& cmax,
+                                      const at::Tensor& umin, const at::Tensor& umax);
+
 /// Quantization noise of SQNR candidates (spec §2.5): for histogram h and candidate c,
 ///
-///     sum_j hist[h, j] * ((clamp(q_j, 0, n) + o) * delta - mid_j)^2 * (q_j < 0 || q_j > n ? gamma : 1)
-///     q_j = round_half_even(mid_j / delta - o),  mid_j = (edges[h, 0] + w / 2) + w * j,
-///     w = edges[h, 1] - edges[h, 0],  delta = deltas[h, c],  o = offsets[h, c]
+///     sum_j hist[h, j] * ((clamp(q_j, 0, n) + o) * delta - mid_j)^2 * (q_j < 0 || q_j > n ? gamma
+///     : 1) q_j = round_half_even(mid_j / delta - o),  mid_j = (edges[h, 0] + w / 2) + w * j, w =
+///     edges[h, 1] - edges[h, 0],  delta = deltas[h, c],  o = offsets[h, c]
 ///
 /// `hist`: (H, B) float32 counts; `edges`: (H, B + 1) float32; `deltas`: (H, C) float32 > 0;
 /// `offsets`: (H, C) float32 integers, or (1, 1) for one offset shared by all. Returns (H, C)
@@ -60,8 +80,8 @@ at::Tensor histogram_reference(const at::Tensor& x, at::IntArrayRef param_sizes,
 /// is tested with a stated relative bound and on the chosen candidate
 /// (tests/kernels/statistics_kernels_test.cpp).
 at::Tensor sqnr_noise_fused(const at::Tensor& hist, const at::Tensor& edges,
-                            const at::Tensor& deltas, const at::Tensor& offsets,
-                            int64_t num_steps, double gamma);
+                            const at::Tensor& deltas, const at::Tensor& offsets, int64_t num_steps,
+                            double gamma);
 at::Tensor sqnr_noise_reference(const at::Tensor& hist, const at::Tensor& edges,
                                 const at::Tensor& deltas, const at::Tensor& offsets,
                                 int64_t num_steps, double gamma);

@@ -162,8 +162,9 @@ QS_VECTORIZE void histogram_range(const BroadcastLayout& layout, const T* x, con
     const T l = lo[poff], h = hi[poff], width = h - l, fbins = static_cast<T>(bins);
     int64_t* row_counts = counts + poff * bins;
     const int64_t stride = bins + 1;  // slot `bins` collects NaN
-    // Sub-histograms pay off on long runs; uint32 counts are flushed before they could wrap.
-    const bool use_subs = len >= kSubs * bins;
+    // Sub-histograms pay off on long runs (zeroing and folding them costs 2 x kSubs x bins);
+    // uint32 counts are flushed before they could wrap.
+    const bool use_subs = len >= 4 * kSubs * bins;
     for (int64_t t0 = 0; t0 < len; t0 += kTile) {
       if (use_subs && (t0 % (int64_t{1} << 30)) == 0) {
         for (int k = 0; k < kSubs && !sub.empty(); ++k) {
@@ -174,7 +175,17 @@ QS_VECTORIZE void histogram_range(const BroadcastLayout& layout, const T* x, con
       const int64_t n = std::min(kTile, len - t0);
       for (int64_t i = 0; i < n; ++i) index[i] = run_bin(xr[t0 + i], l, h, width, fbins);
       if (use_subs) {
-        for (int64_t i = 0; i < n; ++i) ++sub[(i % kSubs) * stride + index[i]];
+        static_assert(kSubs == 4, "the unrolled loop below assumes four sub-histograms");
+        uint32_t* s0 = sub.data();
+        uint32_t *s1 = s0 + stride, *s2 = s1 + stride, *s3 = s2 + stride;
+        int64_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+          ++s0[index[i]];
+          ++s1[index[i + 1]];
+          ++s2[index[i + 2]];
+          ++s3[index[i + 3]];
+        }
+        for (; i < n; ++i) ++s0[index[i]];
       } else {
         for (int64_t i = 0; i < n; ++i) {
           if (index[i] < bins) ++row_counts[index[i]];
@@ -190,10 +201,56 @@ QS_VECTORIZE void histogram_range(const BroadcastLayout& layout, const T* x, con
   }
 }
 
+// ---- Histogram merge (spec §2.3) ----------------------------------------------------------------
+
+// trunc_int32((v - origin) / width) as torch converts (INT_MIN when out of range or NaN), then
+// capped to [0, bins - 1] as the reference's bin_index.
+template <typename T>
+__attribute__((always_inline)) inline int64_t merge_bin(T v, T origin, T width, int64_t bins) {
+  const T q = (v - origin) / width;
+  const int64_t i = q >= T(-2147483648.0) && q < T(2147483648.0)
+                        ? static_cast<int64_t>(static_cast<int32_t>(q))
+                        : std::numeric_limits<int32_t>::min();
+  return i < 0 ? 0 : i > bins - 1 ? bins - 1 : i;
+}
+
+// Rows [begin, end) of merge_histograms_fused; T is the ranges' dtype and the count type.
+template <typename T>
+QS_VECTORIZE void merge_rows(double* add, const double* hist, const T* cmin, const T* cmax,
+                             const T* umin, const T* umax, int64_t bins, int64_t begin,
+                             int64_t end) {
+  for (int64_t h = begin; h < end; ++h) {
+    double* out = add + h * bins;
+    const double* in = hist + h * bins;
+    if (umin[h] == cmin[h] && umax[h] == cmax[h]) {
+      for (int64_t i = 0; i < bins; ++i) out[i] += in[i];
+      continue;
+    }
+    const T origin = umin[h], fbins = static_cast<T>(bins);
+    const T dest_width = (umax[h] - umin[h]) / fbins;
+    const T src_width = (cmax[h] - cmin[h]) / fbins;
+    for (int64_t i = 0; i < bins; ++i) {
+      const T start = cmin[h] + src_width * static_cast<T>(i);
+      const int64_t dest = merge_bin(start, origin, dest_width, bins);
+      const T dest_end = origin + dest_width * static_cast<T>(dest + 1);
+      const T count = static_cast<T>(in[i]);
+      T moved = count;  // a zero-width source range moves each bin whole
+      if (src_width != 0) {
+        const T split = std::nearbyint((dest_end - start) / src_width * count);
+        moved = split < count ? split : count;
+      }
+      out[dest] += static_cast<double>(moved);
+      const T rest = count - moved;
+      out[merge_bin(static_cast<T>(start + dest_width), origin, dest_width, bins)] +=
+          static_cast<double>(rest);
+    }
+  }
+}
+
 // ---- SQNR candidate noise (spec §2.5) ----------------------------------------------------------
 
 // The reference's float32 level of a bin mid-point: round_half_even(mid / delta - offset).
-inline float sqnr_level(float mid, float delta, float offset) {
+__attribute__((always_inline)) inline float sqnr_level(float mid, float delta, float offset) {
   return std::nearbyint(mid / delta - offset);
 }
 
@@ -233,30 +290,37 @@ struct SqnrHistogram {
   }
 
   // Sum over bins [b, e) of count * (a - mid)^2, a relative to the center.
-  double segment(double a, int64_t b, int64_t e) const {
-    const double err = a * a * (count[e] - count[b]) - 2 * a * (first[e] - first[b]) +
-                       (second[e] - second[b]);
+  __attribute__((always_inline)) double segment(double a, int64_t b, int64_t e) const {
+    const double err =
+        a * a * (count[e] - count[b]) - 2 * a * (first[e] - first[b]) + (second[e] - second[b]);
     return err > 0 ? err : 0.0;  // cancellation must not make a noise negative
   }
 
-  // Estimated first bin in [lo, hi] whose mid-point reaches the half-way point below level k.
-  int64_t estimate_boundary(double k, double delta, double offset, int64_t lo, int64_t hi) const {
-    const double e = std::ceil(((k - 0.5 + offset) * delta - base) / width);
-    return !(e > static_cast<double>(lo)) ? lo
-           : !(e < static_cast<double>(hi)) ? hi
-                                            : static_cast<int64_t>(e);
+  // Estimated first bin in [lo, hi] whose mid-point reaches position e (in bins from the first
+  // mid-point): ceil(e), clamped.
+  __attribute__((always_inline)) static int64_t clamp_ceil(double e, int64_t lo, int64_t hi) {
+    const double c = std::ceil(e);
+    return !(c > static_cast<double>(lo))   ? lo
+           : !(c < static_cast<double>(hi)) ? hi
+                                            : static_cast<int64_t>(c);
+  }
+  // Position of the half-way point below level k: ((k - 0.5 + o) * delta - base) / width.
+  __attribute__((always_inline)) double position(double k, double delta, double offset) const {
+    return ((k - 0.5 + offset) * delta - base) / width;
   }
 
   // The exact first bin in [lo, hi] whose float32 level is >= k (hi if none): the estimate,
   // corrected by walking (levels are non-decreasing in the bin index).
-  int64_t boundary(float k, float delta, float offset, int64_t lo, int64_t hi) const {
-    int64_t j = estimate_boundary(k, delta, offset, lo, hi);
+  __attribute__((always_inline)) int64_t boundary(float k, float delta, float offset, int64_t lo,
+                                                  int64_t hi) const {
+    int64_t j = clamp_ceil(position(k, delta, offset), lo, hi);
     while (j > lo && sqnr_level(mid[j - 1], delta, offset) >= k) --j;
     while (j < hi && sqnr_level(mid[j], delta, offset) < k) ++j;
     return j;
   }
 
-  double noise(float delta, float offset, int64_t num_steps, double gamma) const {
+  __attribute__((always_inline)) double noise(float delta, float offset, int64_t num_steps,
+                                              double gamma) const {
     const float n = static_cast<float>(num_steps);
     // The reference's dequantized level (clamp(q) + o) * delta, in float32.
     auto level_value = [&](float q) { return static_cast<double>((q + offset) * delta) - center; };
@@ -275,18 +339,36 @@ struct SqnrHistogram {
     const double a_lo = level_value(q_lo), a_hi = level_value(q_hi);
     double interior = a_hi * a_hi * count[hi] - 2 * a_hi * first[hi] -
                       (a_lo * a_lo * count[lo] - 2 * a_lo * first[lo]) + (second[hi] - second[lo]);
+    // The boundary positions are linear in k: no division in the loop.
     const int64_t levels = static_cast<int64_t>(q_hi - q_lo);
-    double a_prev = a_lo;
-    for (int64_t i = 1; i <= levels; ++i) {
+    const double start = position(q_lo, delta, offset), step = delta / width;
+    // Four partial sums: no loop-carried addition chain (a fixed order, so still deterministic).
+    auto term = [&](int64_t i) {
       const float k = q_lo + static_cast<float>(i);
-      const int64_t b = estimate_boundary(k, delta, offset, lo, hi);
-      const double a = level_value(k);
-      interior += (a_prev * a_prev - a * a) * count[b] - 2 * (a_prev - a) * first[b];
-      a_prev = a;
+      const int64_t b = clamp_ceil(start + step * static_cast<double>(i), lo, hi);
+      const double a_prev = level_value(k - 1.0f), a = level_value(k);
+      return (a_prev * a_prev - a * a) * count[b] - 2 * (a_prev - a) * first[b];
+    };
+    double partial[4] = {0, 0, 0, 0};
+    int64_t i = 1;
+    for (; i + 3 <= levels; i += 4) {
+      for (int l = 0; l < 4; ++l) partial[l] += term(i + l);
     }
+    for (; i <= levels; ++i) partial[0] += term(i);
+    interior += (partial[0] + partial[1]) + (partial[2] + partial[3]);
     return gamma * clipped + (interior > 0 ? interior : 0.0);
   }
 };
+
+// Noise of `count` candidates of one prepared histogram (target-cloned: ceil and nearbyint are
+// single instructions with SSE4.1).
+QS_VECTORIZE void sqnr_row_noise(const SqnrHistogram& row, const float* deltas,
+                                 const float* offsets, bool shared, int64_t count,
+                                 int64_t num_steps, double gamma, double* out) {
+  for (int64_t c = 0; c < count; ++c) {
+    out[c] = row.noise(deltas[c], shared ? offsets[0] : offsets[c], num_steps, gamma);
+  }
+}
 
 at::Tensor dense(const at::Tensor& x) {
   return x.is_non_overlapping_and_dense() ? x : x.contiguous();
@@ -407,12 +489,41 @@ at::Tensor histogram_fused(const at::Tensor& input, at::IntArrayRef param_sizes,
   return out;
 }
 
+at::Tensor merge_histograms_fused(at::Tensor add, const at::Tensor& hist_in,
+                                  const at::Tensor& cmin_in, const at::Tensor& cmax_in,
+                                  const at::Tensor& umin_in, const at::Tensor& umax_in) {
+  TORCH_CHECK(hist_in.dim() == 2 && add.sizes() == hist_in.sizes(), "merge_histograms: add ",
+              add.sizes(), " and hist ", hist_in.sizes(), " must be the same (H, B)");
+  TORCH_CHECK(add.scalar_type() == at::kDouble && add.is_contiguous(),
+              "merge_histograms: `add` must be a contiguous float64 tensor");
+  const int64_t h = hist_in.size(0), bins = hist_in.size(1);
+  const auto dtype = cmin_in.scalar_type();
+  if (dtype != at::kFloat && dtype != at::kDouble) {
+    // Reduced-precision ranges round every step in their own type: the reference does that.
+    add.copy_(merge_histograms_reference(add, hist_in, cmin_in, cmax_in, umin_in, umax_in));
+    return add;
+  }
+  const auto hist = hist_in.to(at::kDouble).contiguous();
+  const auto flat = [&](const at::Tensor& t) { return t.reshape({-1}).to(dtype).contiguous(); };
+  const auto cmin = flat(cmin_in), cmax = flat(cmax_in), umin = flat(umin_in), umax = flat(umax_in);
+  TORCH_CHECK(cmin.numel() == h && cmax.numel() == h && umin.numel() == h && umax.numel() == h,
+              "merge_histograms: ranges must have ", h, " elements");
+  AT_DISPATCH_FLOATING_TYPES(dtype, "merge_histograms_fused", [&] {
+    using T = scalar_t;
+    at::parallel_for(0, h, 16, [&](int64_t begin, int64_t end) {
+      merge_rows<T>(add.data_ptr<double>(), hist.data_ptr<double>(), cmin.data_ptr<T>(),
+                    cmax.data_ptr<T>(), umin.data_ptr<T>(), umax.data_ptr<T>(), bins, begin, end);
+    });
+  });
+  return add;
+}
+
 at::Tensor sqnr_noise_fused(const at::Tensor& hist_in, const at::Tensor& edges_in,
                             const at::Tensor& deltas_in, const at::Tensor& offsets_in,
                             int64_t num_steps, double gamma) {
-  TORCH_CHECK(hist_in.dim() == 2 && edges_in.dim() == 2 && deltas_in.dim() == 2 &&
-                  offsets_in.dim() == 2,
-              "sqnr_noise: 2-d hist, edges, deltas and offsets expected");
+  TORCH_CHECK(
+      hist_in.dim() == 2 && edges_in.dim() == 2 && deltas_in.dim() == 2 && offsets_in.dim() == 2,
+      "sqnr_noise: 2-d hist, edges, deltas and offsets expected");
   const int64_t h = hist_in.size(0), bins = hist_in.size(1), count = deltas_in.size(1);
   TORCH_CHECK(edges_in.size(0) == h && edges_in.size(1) == bins + 1 && deltas_in.size(0) == h,
               "sqnr_noise: edges ", edges_in.sizes(), " and deltas ", deltas_in.sizes(),
@@ -434,10 +545,8 @@ at::Tensor sqnr_noise_fused(const at::Tensor& hist_in, const at::Tensor& edges_i
     SqnrHistogram row;
     for (int64_t r = begin; r < end; ++r) {
       row.prepare(hp + r * bins, ep + r * (bins + 1), bins);
-      for (int64_t c = 0; c < count; ++c) {
-        const float offset = shared ? op[0] : op[r * count + c];
-        out_p[r * count + c] = row.noise(dp[r * count + c], offset, num_steps, gamma);
-      }
+      sqnr_row_noise(row, dp + r * count, shared ? op : op + r * count, shared, count, num_steps,
+                     gamma, out_p + r * count);
     }
   });
   return out;

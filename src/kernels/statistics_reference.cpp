@@ -28,6 +28,13 @@ at::Tensor rows_by_parameter(const at::Tensor& x, at::IntArrayRef param_sizes) {
   return x.permute(order).reshape({p, -1});
 }
 
+// trunc_int32((v - origin) / width), capped at num_bins - 1 as the reference does; the floor
+// at 0 only guards the index_add against garbage rows (NaN converts to INT_MIN).
+at::Tensor bin_index(const at::Tensor& v, const at::Tensor& origin, const at::Tensor& width,
+                     int64_t num_bins) {
+  return ((v - origin) / width).to(at::kInt).to(at::kLong).clamp(0, num_bins - 1);
+}
+
 }  // namespace
 
 void check_statistics_shape(const at::Tensor& x, at::IntArrayRef param_sizes) {
@@ -71,6 +78,37 @@ at::Tensor histogram_reference(const at::Tensor& x, at::IntArrayRef param_sizes,
   const auto index = at::where(is_nan, at::zeros_like(bin), bin).to(at::kLong);
   const auto weight = (~is_nan).to(at::kDouble);
   return at::zeros({rows.size(0), num_bins}, at::kDouble).scatter_add_(1, index, weight);
+}
+
+at::Tensor merge_histograms_reference(const at::Tensor& add, const at::Tensor& hist,
+                                      const at::Tensor& cur_min, const at::Tensor& cur_max,
+                                      const at::Tensor& umin, const at::Tensor& umax) {
+  const int64_t H = hist.size(0), B = hist.size(1);
+  const auto grown = (umin != cur_min) | (umax != cur_max);
+  const auto cmin = cur_min.reshape({-1, 1}), cmax = cur_max.reshape({-1, 1});
+  const auto dmin = umin.unsqueeze(1);
+  const auto dest_width = (umax - umin).unsqueeze(1) / B;
+  const auto src_width = (cmax - cmin) / B;
+  const auto src_start = cmin + src_width * at::arange(B, cmin.options()).unsqueeze(0);  // (H,B)
+  const auto dest_bin = bin_index(src_start, dmin, dest_width, B);
+  const auto dest_end = dmin + dest_width * (dest_bin + 1).to(cmin.scalar_type());
+  // The reference's counts are float32: the split is rounded in that precision.
+  const auto count_type = at::promote_types(cmin.scalar_type(), at::kFloat);
+  const auto counts = hist.to(count_type);
+  const auto split = at::round(((dest_end - src_start) / src_width).to(count_type) * counts);
+  auto moved = at::minimum(split, counts);
+  // A degenerate source range (all its finite values equal) has zero-width bins; the reference
+  // divides 0 by 0 there and fills the merged histogram with NaN. Each source bin moves whole to
+  // the destination bin of that value instead (docs/differences.md).
+  moved = at::where((src_width == 0).expand_as(moved), counts, moved);
+  const auto rest = counts - moved;  // 0 where the bin was not split
+  const auto other_bin = bin_index(src_start + dest_width, dmin, dest_width, B);
+
+  const auto row_base = at::arange(H, dest_bin.options()).unsqueeze(1) * B;
+  auto updates = at::zeros({H * B}, hist.options());
+  updates.index_add_(0, (row_base + dest_bin).reshape({-1}), moved.to(at::kDouble).reshape({-1}));
+  updates.index_add_(0, (row_base + other_bin).reshape({-1}), rest.to(at::kDouble).reshape({-1}));
+  return add + at::where(grown.unsqueeze(1), updates.view({H, B}), hist);
 }
 
 at::Tensor sqnr_noise_reference(const at::Tensor& hist, const at::Tensor& edges,

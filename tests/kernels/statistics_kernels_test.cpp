@@ -140,11 +140,13 @@ at::Tensor observer_edges(const at::Tensor& lo, const at::Tensor& hi, int64_t bi
 std::pair<at::Tensor, at::Tensor> candidate_grid(const at::Tensor& mn, const at::Tensor& mx,
                                                  int64_t n, bool symmetric) {
   const double eps = std::numeric_limits<float>::epsilon();
-  const auto min_v = at::clamp_max(mn, 0), max_v = at::maximum(at::clamp_min(mx, 0), min_v + eps * n);
+  const auto min_v = at::clamp_max(mn, 0),
+             max_v = at::maximum(at::clamp_min(mx, 0), min_v + eps * n);
   if (symmetric) {
     const auto max_delta = 2 * at::maximum(max_v, -min_v) / n;
     const auto deltas =
-        (max_delta.unsqueeze(1) * at::arange(1, 102, mn.options()).unsqueeze(0) / 100).clamp_min(eps);
+        (max_delta.unsqueeze(1) * at::arange(1, 102, mn.options()).unsqueeze(0) / 100)
+            .clamp_min(eps);
     return {deltas, at::full({1, 1}, static_cast<double>(-((n + 1) / 2)), mn.options())};
   }
   const auto max_delta = (max_v - min_v) / n;
@@ -190,9 +192,9 @@ void expect_sqnr_noise_agrees(const at::Tensor& data, int64_t bins, int64_t n, b
   EXPECT_LE(err.mean().item<double>(), 2e-6);
   EXPECT_TRUE(torch::equal(first_argmin(fused), first_argmin(ref)))
       << at::stack({fused.gather(1, first_argmin(fused).unsqueeze(1)).squeeze(1),
-                   fused.gather(1, first_argmin(ref).unsqueeze(1)).squeeze(1),
-                   ref.gather(1, first_argmin(fused).unsqueeze(1)).squeeze(1),
-                   ref.gather(1, first_argmin(ref).unsqueeze(1)).squeeze(1)})
+                    fused.gather(1, first_argmin(ref).unsqueeze(1)).squeeze(1),
+                    ref.gather(1, first_argmin(fused).unsqueeze(1)).squeeze(1),
+                    ref.gather(1, first_argmin(ref).unsqueeze(1)).squeeze(1)})
              .to(torch::kDouble);
 }
 
@@ -210,6 +212,32 @@ TEST(StatisticsKernels, SqnrNoiseAgreesWithReference) {
       expect_sqnr_noise_agrees(skewed, 2048, 255, symmetric, gamma);
       expect_sqnr_noise_agrees(torch::randn({2, 4000}) * 0.01 + 100, 128, 255, symmetric, gamma);
       expect_sqnr_noise_agrees(torch::randn({2, 37}), 64, 3, symmetric, gamma);
+    }
+  }
+}
+
+// ---- Histogram merge ---------------------------------------------------------------------------
+
+TEST(StatisticsKernels, MergeHistogramsMatchesReferenceExactly) {
+  torch::manual_seed(9);
+  for (auto dtype : {torch::kFloat, torch::kDouble}) {
+    for (int64_t bins : {1, 7, 2048}) {
+      const int64_t h = 40;
+      SCOPED_TRACE(::testing::Message() << "dtype " << dtype << " bins " << bins);
+      auto cmin = (torch::randn({h}) * 3).to(dtype);
+      auto cmax = cmin + torch::rand({h}).to(dtype) * 5;
+      cmax.index_put_({torch::indexing::Slice(0, 4)}, cmin.slice(0, 0, 4));  // zero-width sources
+      // A third keeps its range, a third grows on one side, a third on both.
+      const auto which = torch::arange(h) % 3;
+      auto umin = torch::where(which == 0, cmin, cmin - torch::rand({h}).to(dtype) * 4);
+      auto umax = torch::where(which == 2, cmax + torch::rand({h}).to(dtype) * 7, cmax);
+      umax.index_put_({torch::indexing::Slice(0, 2)}, cmax.slice(0, 0, 2) + 1);
+      const auto hist = torch::randint(0, 1000, {h, bins}).to(torch::kDouble);
+      const auto add = torch::randint(0, 1000, {h, bins}).to(torch::kDouble);
+      const auto ref = k::merge_histograms_reference(add, hist, cmin, cmax, umin, umax);
+      const auto fused = k::merge_histograms_fused(add.clone(), hist, cmin, cmax, umin, umax);
+      EXPECT_TRUE(torch::equal(fused, ref)) << (fused - ref).abs().max();
+      EXPECT_EQ(fused.sum().item<double>(), (add.sum() + hist.sum()).item<double>());
     }
   }
 }

@@ -62,9 +62,6 @@ class HistogramObserver {
  private:
   /// (H, B+1) float32 edges for per-histogram ranges (H,) (spec §2.3).
   at::Tensor bin_edges(const at::Tensor& min, const at::Tensor& max) const;
-  /// The old counts re-binned onto (umin, umax); rows whose range did not grow are garbage.
-  at::Tensor redistribute(const HistogramStatistics& current, const at::Tensor& umin,
-                          const at::Tensor& umax) const;
 
   std::vector<int64_t> shape_;
   int64_t num_bins_;
