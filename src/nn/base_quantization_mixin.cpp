@@ -1,6 +1,8 @@
 #include <quantsim/errors.h>
 #include <quantsim/nn/base_quantization_mixin.h>
 
+#include "nn/destroy_guards.h"
+
 #include <ATen/core/grad_mode.h>
 #include <ATen/ops/zeros.h>
 #include <c10/util/Exception.h>
@@ -49,15 +51,7 @@ ModuleCalibrationGuard::~ModuleCalibrationGuard() noexcept(false) {
   module_->observing_.clear();
   // Each quantizer guard sets its range on a normal exit and nothing while unwinding; one that
   // fails must not keep the others from finishing.
-  std::exception_ptr first_error;
-  while (!guards_.empty()) {
-    try {
-      guards_.pop_back();
-    } catch (...) {
-      if (!first_error) first_error = std::current_exception();
-    }
-  }
-  if (first_error && std::uncaught_exceptions() == 0) std::rethrow_exception(first_error);
+  destroy_guards(guards_);
 }
 
 ModuleCalibrationGuard BaseQuantizationMixin::compute_encodings() {

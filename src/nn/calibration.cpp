@@ -1,5 +1,7 @@
 #include <quantsim/nn/calibration.h>
 
+#include "nn/destroy_guards.h"
+
 #include <exception>
 
 namespace quantsim::nn {
@@ -21,15 +23,7 @@ ModelCalibrationGuard::ModelCalibrationGuard(torch::nn::Module& model) {
 
 ModelCalibrationGuard::~ModelCalibrationGuard() noexcept(false) {
   // Every module finishes even when one fails to set its range; the first failure is rethrown.
-  std::exception_ptr first_error;
-  while (!guards_.empty()) {
-    try {
-      guards_.pop_back();
-    } catch (...) {
-      if (!first_error) first_error = std::current_exception();
-    }
-  }
-  if (first_error && std::uncaught_exceptions() == 0) std::rethrow_exception(first_error);
+  destroy_guards(guards_);
 }
 
 ModelCalibrationGuard compute_encodings(torch::nn::Module& model) {
