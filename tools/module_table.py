@@ -283,6 +283,8 @@ def row(r):
         extra = ("  static constexpr int input_leaf(size_t index) {\n"
                  f"    constexpr int leaves[] = {{{', '.join(map(str, leaves))}}};\n"
                  "    return leaves[index];\n  }\n")
+    if cls:
+        extra += f"  static constexpr const char* class_name = \"{cls}\";\n"
     return impl, name, n_in, n_out, required, bool(quantized), cls or name, extra
 
 

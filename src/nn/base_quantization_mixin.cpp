@@ -170,7 +170,8 @@ void BaseQuantizationMixin::init_quantizers(torch::nn::Module& self, size_t num_
 }
 
 void BaseQuantizationMixin::print_renamed(std::ostream& stream, std::string printed,
-                                          const std::string& name, const std::string& prefix) {
+                                          const std::string& name,
+                                          const std::string& quantized_name) {
   // The float module prints `torch::nn::Linear(in_features=5, ...)`: keep its namespace and
   // arguments, rename the class.
   auto at = printed.find(name + "(");
@@ -179,7 +180,7 @@ void BaseQuantizationMixin::print_renamed(std::ostream& stream, std::string prin
     at = printed.size() - name.size();
   }
   if (at == std::string::npos) {
-    stream << prefix << name;
+    stream << quantized_name;
     return;
   }
   auto begin = at;
@@ -189,7 +190,7 @@ void BaseQuantizationMixin::print_renamed(std::ostream& stream, std::string prin
   }
   auto qualifier = printed.substr(begin, at - begin);
   if (qualifier.rfind("torch::nn::", 0) == 0) qualifier.replace(0, 11, "quantsim::nn::");
-  printed.replace(begin, at - begin + name.size(), qualifier + prefix + name);
+  printed.replace(begin, at - begin + name.size(), qualifier + quantized_name);
   stream << printed;
 }
 

@@ -19,7 +19,10 @@
 //
 // Adding a row: one `row(...)` entry with the table's name and counts, a factory of the float
 // module and its inputs; flags: `.random()` (re-seeded before each call), `.not_differentiable()`,
-// `.with_param_keys({...})` (checked exactly), `.with_variant("...")` (another row of the same
+// `.without_backward()` (autograd has no derivative: not checked), `.with_filled_inputs({...})`
+// (input quantizers of omitted arguments the op fills in), `.without_gradient_to({...})` (input
+// quantizers whose input takes no gradient), `.with_param_keys({...})`
+// (checked exactly), `.with_variant("...")` (another row of the same
 // module). Inputs are the forward's arguments, all of them (AnyModule does not fill defaults), each
 // of the exact declared type: tensors, optionals, tuples (an LSTM's (h0, c0)), PackedSequence,
 // std::vector<at::Tensor> (Concat), scalars. Integer or undefined tensors are valid inputs: their
@@ -41,11 +44,14 @@
 //  * torch::save / torch::load into a fresh quantized module reproduces the output bit-exactly;
 //  * backward reaches the quantized inputs and the ranges (min, max) of the input and output
 //    quantizers.
+//    A `.not_differentiable()` row is checked for the ranges only, and not at all when its
+//    results are all integer or bool.
 
 #include <quantsim/affine/quantizer.h>
 #include <quantsim/nn/registry.h>
 #include <quantsim/nn/tensor_leaves.h>
 
+#include <c10/util/Type.h>
 #include <gtest/gtest.h>
 #include <torch/nn/modules/container/any.h>
 #include <torch/serialize.h>
@@ -54,6 +60,7 @@
 #include "testing/printing.h"
 #include "testing/tolerance.h"
 
+#include <algorithm>
 #include <cctype>
 #include <functional>
 #include <memory>
@@ -142,12 +149,24 @@ struct Row {
   /// AnyModule when the module is not of that type.
   std::function<torch::nn::AnyModule(const std::shared_ptr<torch::nn::Module>&)> float_any,
       quantized_any;
-  /// The forward's result as its tensor leaves.
-  std::function<std::vector<at::Tensor>(torch::nn::AnyValue&&)> output_leaves;
+  /// The forward's result as its tensor leaves in leaf order (the elements of a vector leaf in
+  /// turn), each leaf first replaced by post(leaf, y) when `post` is set.
+  std::function<std::vector<at::Tensor>(const LeafFn& post, torch::nn::AnyValue&&)> output_leaves;
   /// The op draws random numbers: the generator is re-seeded before each call.
   bool is_random = false;
   /// Backward is checked to reach the inputs bound to input quantizers.
   bool is_differentiable = true;
+  /// Input quantizers that see what the op fills in for an omitted (undefined) argument, the
+  /// RNNs' zero state (spec §3.5): calibrated although their argument is not a floating tensor.
+  std::vector<size_t> filled_inputs;
+  /// Input quantizers whose quantized input takes no gradient (BatchNorm's running statistics):
+  /// the backward check skips their ranges.
+  std::vector<size_t> inputs_without_gradient;
+  /// Autograd has no derivative of the op at all (libtorch 1.13's floor_divide): backward throws.
+  bool has_backward = true;
+  /// The namespace of the quantized class: `quantsim::nn::custom::` for the custom float modules
+  /// (spec §3.7), else `quantsim::nn::`.
+  std::string qualifier = "quantsim::nn::";
 
   Row& random() {
     is_random = true;
@@ -155,6 +174,19 @@ struct Row {
   }
   Row& not_differentiable() {
     is_differentiable = false;
+    return *this;
+  }
+  Row& with_filled_inputs(std::vector<size_t> inputs) {
+    filled_inputs = std::move(inputs);
+    return *this;
+  }
+  Row& without_gradient_to(std::vector<size_t> inputs) {
+    inputs_without_gradient = std::move(inputs);
+    return *this;
+  }
+  Row& without_backward() {
+    is_differentiable = false;
+    has_backward = false;
     return *this;
   }
   Row& with_param_keys(std::vector<std::string> keys) {
@@ -224,6 +256,8 @@ Row row(std::string name, size_t num_inputs, size_t num_outputs, Make make,
   r.num_outputs = num_outputs;
   for (size_t i = 0; i < Traits::num_inputs; ++i) r.input_leaf.push_back(Traits::input_leaf(i));
   r.float_type = typeid(Float);
+  constexpr const char* kCustom = "quantsim::nn::custom::";
+  if (c10::demangle(typeid(Float).name()).rfind(kCustom, 0) == 0) r.qualifier = kCustom;
   r.make_float = [make] {
     auto made = make();
     std::shared_ptr<Float> module;
@@ -248,51 +282,61 @@ Row row(std::string name, size_t num_inputs, size_t num_outputs, Make make,
     auto typed = std::dynamic_pointer_cast<Quantized>(module);
     return typed ? torch::nn::AnyModule(typed) : torch::nn::AnyModule();
   };
-  r.output_leaves = [](torch::nn::AnyValue&& value) {
-    std::vector<at::Tensor> leaves;
-    auto collect = [&](size_t, const at::Tensor& y) {
-      leaves.push_back(y);
+  r.output_leaves = [](const LeafFn& post, torch::nn::AnyValue&& value) {
+    // TensorLeaves maps a tuple's elements in an unspecified order (GCC: last first): sort by
+    // leaf, stably (a vector's elements share one leaf and come in order).
+    std::vector<std::pair<size_t, at::Tensor>> indexed;
+    auto collect = [&](size_t leaf, const at::Tensor& y) {
+      indexed.emplace_back(leaf, post ? post(leaf, y) : y);
       return y;
     };
     nn::TensorLeaves<Result>::map(value.get<Result>(), 0, collect);
+    std::stable_sort(indexed.begin(), indexed.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<at::Tensor> leaves;
+    for (auto& [leaf, y] : indexed) leaves.push_back(std::move(y));
     return leaves;
   };
   return r;
 }
 
-/// The forward of `module` on `args`; its result as tensor leaves.
-inline std::vector<at::Tensor> call(const Row& row, torch::nn::AnyModule& module,
-                                    const Args& args) {
+/// The forward of `module` on `args`; its result as tensor leaves, each replaced by
+/// post(leaf, y) when `post` is set.
+inline std::vector<at::Tensor> call(const Row& row, torch::nn::AnyModule& module, const Args& args,
+                                    const LeafFn& post = nullptr) {
   constexpr uint64_t kSeed = 1234;
   if (row.is_random) torch::manual_seed(kSeed);
   std::vector<torch::nn::AnyValue> a;
   for (const auto& arg : args) a.push_back(arg.any());
   switch (a.size()) {
     case 1:
-      return row.output_leaves(module.any_forward(std::move(a[0])));
+      return row.output_leaves(post, module.any_forward(std::move(a[0])));
     case 2:
-      return row.output_leaves(module.any_forward(std::move(a[0]), std::move(a[1])));
+      return row.output_leaves(post, module.any_forward(std::move(a[0]), std::move(a[1])));
     case 3:
       return row.output_leaves(
-          module.any_forward(std::move(a[0]), std::move(a[1]), std::move(a[2])));
+          post, module.any_forward(std::move(a[0]), std::move(a[1]), std::move(a[2])));
     case 4:
-      return row.output_leaves(
-          module.any_forward(std::move(a[0]), std::move(a[1]), std::move(a[2]), std::move(a[3])));
+      return row.output_leaves(post, module.any_forward(std::move(a[0]), std::move(a[1]),
+                                                        std::move(a[2]), std::move(a[3])));
     case 5:
-      return row.output_leaves(module.any_forward(std::move(a[0]), std::move(a[1]), std::move(a[2]),
+      return row.output_leaves(post,
+                               module.any_forward(std::move(a[0]), std::move(a[1]), std::move(a[2]),
                                                   std::move(a[3]), std::move(a[4])));
     case 6:
-      return row.output_leaves(module.any_forward(std::move(a[0]), std::move(a[1]), std::move(a[2]),
-                                                  std::move(a[3]), std::move(a[4]),
-                                                  std::move(a[5])));
+      return row.output_leaves(
+          post, module.any_forward(std::move(a[0]), std::move(a[1]), std::move(a[2]),
+                                   std::move(a[3]), std::move(a[4]), std::move(a[5])));
     case 7:
-      return row.output_leaves(module.any_forward(std::move(a[0]), std::move(a[1]), std::move(a[2]),
-                                                  std::move(a[3]), std::move(a[4]), std::move(a[5]),
-                                                  std::move(a[6])));
+      return row.output_leaves(
+          post,
+          module.any_forward(std::move(a[0]), std::move(a[1]), std::move(a[2]), std::move(a[3]),
+                             std::move(a[4]), std::move(a[5]), std::move(a[6])));
     case 8:
-      return row.output_leaves(module.any_forward(std::move(a[0]), std::move(a[1]), std::move(a[2]),
-                                                  std::move(a[3]), std::move(a[4]), std::move(a[5]),
-                                                  std::move(a[6]), std::move(a[7])));
+      return row.output_leaves(
+          post,
+          module.any_forward(std::move(a[0]), std::move(a[1]), std::move(a[2]), std::move(a[3]),
+                             std::move(a[4]), std::move(a[5]), std::move(a[6]), std::move(a[7])));
     default:
       ADD_FAILURE() << "rows with " << a.size() << " arguments are not supported";
       return {};
@@ -399,12 +443,11 @@ class ModuleTable : public ::testing::TestWithParam<Row> {
       return quantizer && is_floating(x) ? qdq(quantizer, x) : x;
     });
     auto float_any = row.float_any(float_clone);
-    auto outputs = call(row, float_any, inputs);
-    for (size_t j = 0; j < outputs.size() && j < module.output_quantizers->size(); ++j) {
-      auto quantizer = module.output_quantizers->at(j);
-      if (quantizer && is_floating(outputs[j])) outputs[j] = qdq(quantizer, outputs[j]);
-    }
-    return outputs;
+    return call(row, float_any, inputs, [&](size_t leaf, const at::Tensor& y) {
+      auto quantizer =
+          leaf < module.output_quantizers->size() ? module.output_quantizers->at(leaf) : nullptr;
+      return quantizer && is_floating(y) ? qdq(quantizer, y) : y;
+    });
   }
 
   /// An Instance with every slot filled and calibrated on `args`.
@@ -437,7 +480,7 @@ TEST_P(ModuleTable, FromModuleGivesTheTableClass) {
     owned.push_back(p.key());
   }
   EXPECT_EQ(instance.quantized->param_quantizers->keys(), owned);
-  const std::string prefix = std::string("quantsim::nn::") +
+  const std::string prefix = row().qualifier +
                              (row().quantization_mixin ? "Quantized" : "FakeQuantized") +
                              row().name + "(";
   const auto text = printed(*instance.quantized_module);
@@ -462,8 +505,10 @@ TEST_P(ModuleTable, CalibrationInitializesTheQuantizersOfFloatingTensors) {
   const auto inputs = leaves_of(args);
   for (size_t i = 0; i < module.input_quantizers->size(); ++i) {
     const auto* x = bound_leaf(row(), inputs, i);
+    const auto& filled = row().filled_inputs;
     EXPECT_EQ(module.input_quantizers[static_cast<int64_t>(i)]->is_initialized(),
-              x != nullptr && is_floating(*x))
+              (x != nullptr && is_floating(*x)) ||
+                  std::find(filled.begin(), filled.end(), i) != filled.end())
         << "input quantizer " << i;
   }
   const auto outputs = call(row(), instance.quantized_any, args);
@@ -504,6 +549,7 @@ TEST_P(ModuleTable, SaveLoadReproducesTheOutput) {
 
 // Gradients reach the quantized inputs and the ranges of the activation quantizers.
 TEST_P(ModuleTable, BackwardReachesInputsAndQuantizerRanges) {
+  if (!row().has_backward) GTEST_SKIP() << "autograd has no derivative of " << row().name;
   auto args = row().make_inputs();
   auto instance = calibrated(row(), args);
   ASSERT_TRUE(instance.valid());
@@ -519,7 +565,14 @@ TEST_P(ModuleTable, BackwardReachesInputsAndQuantizerRanges) {
     if (!is_floating(y) || !y.requires_grad()) continue;
     total = total.defined() ? total + y.sum() : y.sum();
   }
-  ASSERT_TRUE(total.defined()) << "no output requires grad";
+  if (!total.defined()) {
+    // Only integer or bool results (comparisons, indices, masks): there is no backward.
+    ASSERT_FALSE(row().is_differentiable) << "no output requires grad";
+    for (const auto& y : outputs) {
+      EXPECT_FALSE(is_floating(y)) << "a floating output does not require grad";
+    }
+    return;
+  }
   total.backward();
 
   auto expect_range_grads = [](const std::shared_ptr<QuantizerBase>& quantizer,
@@ -533,6 +586,8 @@ TEST_P(ModuleTable, BackwardReachesInputsAndQuantizerRanges) {
   for (size_t i = 0; i < module.input_quantizers->size(); ++i) {
     const auto* x = bound_leaf(row(), inputs, i);
     if (x == nullptr || !is_floating(*x)) continue;
+    const auto& no_gradient = row().inputs_without_gradient;
+    if (std::find(no_gradient.begin(), no_gradient.end(), i) != no_gradient.end()) continue;
     const std::string what = "input quantizer " + std::to_string(i);
     expect_range_grads(module.input_quantizers->at(i), what);
     if (row().is_differentiable) {

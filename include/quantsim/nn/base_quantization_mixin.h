@@ -191,9 +191,9 @@ class BaseQuantizationMixin {
   at::Tensor quantized_parameter(const std::string& name, const at::Tensor& parameter);
 
   /// Prints the float module's pretty_print text with the class `name` renamed to
-  /// `prefix + name` (and torch::nn:: to quantsim::nn::).
+  /// `quantized_name` (and torch::nn:: to quantsim::nn::).
   static void print_renamed(std::ostream& stream, std::string printed, const std::string& name,
-                            const std::string& prefix);
+                            const std::string& quantized_name);
 
   /// Gives `copy` clones of this module's quantizers, one clone per distinct quantizer so that
   /// shared slots stay shared.

@@ -176,6 +176,15 @@ class QuantizedModuleBase : public Float, public BaseQuantizationMixin {
     }
   }
 
+  /// The quantized class's name after its prefix: name(), unless the table renames it.
+  static std::string class_name() {
+    if constexpr (Traits::class_name != nullptr) {
+      return Traits::class_name;
+    } else {
+      return name();
+    }
+  }
+
   std::shared_ptr<torch::nn::Module> get_original_module() const override { return float_copy(); }
   torch::nn::Module& as_module() override { return *this; }
   const torch::nn::Module& as_module() const override { return *this; }
@@ -196,7 +205,7 @@ class QuantizedModuleBase : public Float, public BaseQuantizationMixin {
     // norm layers' base templates), so a qualified call would not link.
     std::ostringstream printed;
     static_cast<const torch::nn::Module&>(*float_copy()).pretty_print(printed);
-    print_renamed(stream, printed.str(), name(), Derived::kPrefix);
+    print_renamed(stream, printed.str(), name(), Derived::kPrefix + class_name());
   }
 
   /// The quantized forward: `forward` (declared with the float signature) calls it.

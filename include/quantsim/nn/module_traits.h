@@ -37,6 +37,9 @@ struct DefaultModuleTraits {
   /// The argument leaf input quantizer `index` applies to; -1: the quantizer exists but has no
   /// tensor to apply to (the reference's unused slots, e.g. GroupNorm's num_groups).
   static constexpr int input_leaf(size_t index) { return static_cast<int>(index); }
+  /// The quantized class's name after its prefix when it is not the float module's name
+  /// (`FakeQuantizedAimetGroupNorm` quantizes custom::GroupNorm).
+  static constexpr const char* class_name = nullptr;
 };
 
 /// Primary template: a module type without a row in the table, quantized on request

@@ -32,8 +32,13 @@ at::Tensor BatchNormImpl::forward(const at::Tensor& input, const at::Tensor& run
   TORCH_CHECK(input.dim() >= 2, "BatchNorm expects an input of rank >= 2, got shape ",
               input.sizes());
   if (options.training()) verify_batch_size(input.sizes());
-  return at::batch_norm(input, weight, bias, running_mean, running_var, options.training(),
-                        options.momentum(), options.eps(), at::globalContext().userEnabledCuDNN());
+  // native_batch_norm rejects running statistics that require grad, which quantize-dequantized
+  // ones do (the quantizer's range is trainable): they take no gradient. detach() aliases the
+  // storage, so the in-place update of training mode still reaches the caller's tensors.
+  auto statistic = [](const at::Tensor& t) { return t.defined() ? t.detach() : t; };
+  return at::batch_norm(input, weight, bias, statistic(running_mean), statistic(running_var),
+                        options.training(), options.momentum(), options.eps(),
+                        at::globalContext().userEnabledCuDNN());
 }
 
 GroupNormImpl::GroupNormImpl(GroupNormOptions options) : options(options) {}

@@ -35,7 +35,8 @@ struct BatchNormOptions {
 
 /// F.batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps) over
 /// dim 1. Undefined tensors stand for Python's None (no affine part; no running statistics,
-/// which requires `training`).
+/// which requires `training`). No gradient flows to the running statistics (native_batch_norm
+/// has none): they are used detached.
 class BatchNormImpl : public torch::nn::Cloneable<BatchNormImpl> {
  public:
   explicit BatchNormImpl(BatchNormOptions options = {});

@@ -194,6 +194,7 @@ struct ModuleTraits<quantsim::nn::custom::GroupNormImpl> : DefaultModuleTraits<4
     constexpr int leaves[] = {0, -1, 1, 2};
     return leaves[index];
   }
+  static constexpr const char* class_name = "AimetGroupNorm";
 };
 
 template <>
