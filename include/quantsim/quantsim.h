@@ -20,8 +20,13 @@
 #include <quantsim/floating/quantizer.h>
 #include <quantsim/logging.h>
 #include <quantsim/nn/custom.h>
+#include <quantsim/nn/drop_in.h>
 #include <quantsim/nn/float_modules.h>
 #include <quantsim/nn/modules.h>
 #include <quantsim/quantizer_base.h>
+#include <quantsim/sim/atomic_file.h>
+#include <quantsim/sim/config.h>
+#include <quantsim/sim/encodings_io.h>
+#include <quantsim/sim/quantsim_model.h>
 #include <quantsim/tensor.h>
 #include <quantsim/version.h>

@@ -1,5 +1,6 @@
 #include <quantsim/errors.h>
 #include <quantsim/nn/base_quantization_mixin.h>
+#include <quantsim/nn/forward_recorder.h>
 
 #include "nn/destroy_guards.h"
 
@@ -94,11 +95,13 @@ at::Tensor BaseQuantizationMixin::apply(QuantizerBase* quantizer, bool observe,
 }
 
 at::Tensor BaseQuantizationMixin::quantize_input(size_t index, const at::Tensor& x) {
+  if (auto* recorder = RecordingScope::active()) recorder->on_input(*this, index, x);
   auto quantizer = input_quantizers->at(index);
   return apply(quantizer.get(), observing(quantizer.get()), x);
 }
 
 at::Tensor BaseQuantizationMixin::quantize_output(size_t index, const at::Tensor& y) {
+  if (auto* recorder = RecordingScope::active()) recorder->on_output(*this, index, y);
   auto quantizer = output_quantizers->at(index);
   return apply(quantizer.get(), observing(quantizer.get()), y);
 }
@@ -167,6 +170,10 @@ void BaseQuantizationMixin::init_quantizers(torch::nn::Module& self, size_t num_
                        QuantizerSlots("output_quantizers", indices(num_outputs)));
   self.register_module("param_quantizers",
                        QuantizerSlots("param_quantizers", std::move(parameter_names)));
+  // A module converted from an eval-mode float module starts in eval mode, containers included.
+  for (const char* name : {"input_quantizers", "output_quantizers", "param_quantizers"}) {
+    self.named_children()[name]->train(self.is_training());
+  }
 }
 
 void BaseQuantizationMixin::print_renamed(std::ostream& stream, std::string printed,

@@ -1,8 +1,10 @@
 #pragma once
 
-/// Every quantized module of the module table (spec §3.6, §3.7), the mixins and from_module.
+/// Every quantized module of the module table (spec §3.6, §3.7), the mixins, from_module and
+/// convert.
 
 #include <quantsim/nn/calibration.h>
+#include <quantsim/nn/convert.h>
 #include <quantsim/nn/modules/activation.h>
 #include <quantsim/nn/modules/conv.h>
 #include <quantsim/nn/modules/custom_elementwise.h>

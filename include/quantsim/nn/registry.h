@@ -5,10 +5,16 @@
 #include <quantsim/nn/fake_quantization_mixin.h>
 #include <quantsim/nn/quantization_mixin.h>
 
+#include <c10/util/StringUtil.h>
+#include <c10/util/Type.h>
 #include <torch/nn/module.h>
+#include <torch/nn/modules/container/any.h>
 
 #include <functional>
 #include <memory>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
 #include <typeindex>
 
 namespace quantsim::nn {
@@ -28,11 +34,54 @@ void register_quantized_factory(std::type_index float_type, MixinKind kind,
 /// True when `float_type` has a quantized counterpart of that kind.
 bool is_registered(std::type_index float_type, MixinKind kind);
 
+/// Wraps a module of one quantized type into a torch::nn::AnyModule of that concrete type (what
+/// torch::nn::Sequential stores; AnyModule needs the static type to call `forward`).
+using AnyModuleFactory =
+    std::function<torch::nn::AnyModule(const std::shared_ptr<torch::nn::Module>& module)>;
+
+/// Registers how modules of the quantized type `quantized_type` become AnyModules
+/// (register_quantized_module does this for its `Quantized` class).
+void register_any_module_factory(std::type_index quantized_type, AnyModuleFactory factory);
+
+/// `module` as a torch::nn::AnyModule of its dynamic type, sharing the module:
+///
+///     torch::nn::Sequential seq;
+///     seq->push_back("fc", quantsim::nn::to_any_module(quantsim::nn::from_module(linear)));
+///
+/// std::invalid_argument when the type was not registered with register_quantized_module, or
+/// when its `forward` is not one that AnyModule can call (a template, overloaded, const, or
+/// returning void).
+torch::nn::AnyModule to_any_module(const std::shared_ptr<torch::nn::Module>& module);
+
+/// The advice of from_module's error for the unregistered float type `type_name`: the lines that
+/// register a quantized module for it.
+std::string registration_hint(const std::string& type_name);
+
+namespace detail {
+
+/// Matches the one `forward` shape torch::nn::AnyModule accepts: a single non-template,
+/// non-const member function with a result.
+struct AnyForward {
+  template <typename R, typename C, typename... A>
+  static std::bool_constant<!std::is_void_v<R>> test(R (C::*)(A...));
+};
+
+/// Whether torch::nn::AnyModule (and so torch::nn::Sequential) can hold a `Module`: checked
+/// here so that registering a module that it cannot hold still compiles.
+template <typename Module, typename = void>
+struct IsAnyModuleCompatible : std::false_type {};
+template <typename Module>
+struct IsAnyModuleCompatible<Module, std::void_t<decltype(AnyForward::test(&Module::forward))>>
+    : decltype(AnyForward::test(&Module::forward)) {};
+
+}  // namespace detail
+
 /// Registers the quantized class `Quantized` for the float module type `Float`. `Quantized`
 /// must be constructible from `(FromFloat{}, const Float&)` and share the float module's state,
 /// as the mixins' classes are. Without `Quantized`, the generic `FakeQuantizationMixin<Float>`
 /// (one input and one output quantizer, parameters `weight`/`bias`, unless ModuleTraits<Float>
-/// says otherwise) is registered:
+/// says otherwise) is registered. Also registers how `Quantized` becomes an AnyModule
+/// (to_any_module), which `convert` needs to put it in a Sequential:
 ///
 ///     quantsim::nn::register_quantized_module<MyBlockImpl>();
 ///     auto quantized = quantsim::nn::from_module(std::make_shared<MyBlockImpl>());
@@ -46,6 +95,19 @@ void register_quantized_module() {
       std::type_index(typeid(Float)), kind, [](const torch::nn::Module& float_module) {
         return std::static_pointer_cast<torch::nn::Module>(
             std::make_shared<Quantized>(FromFloat{}, dynamic_cast<const Float&>(float_module)));
+      });
+  register_any_module_factory(
+      std::type_index(typeid(Quantized)),
+      [](const std::shared_ptr<torch::nn::Module>& module) -> torch::nn::AnyModule {
+        if constexpr (detail::IsAnyModuleCompatible<Quantized>::value) {
+          return torch::nn::AnyModule(std::dynamic_pointer_cast<Quantized>(module));
+        } else {
+          throw std::invalid_argument(c10::str(
+              c10::demangle_type<Quantized>(),
+              " cannot be held by torch::nn::AnyModule, so not by torch::nn::Sequential either: "
+              "its forward is a template, overloaded, const or returns void. Put it in a "
+              "ModuleList or ModuleDict, or call it from a module of your own."));
+        }
       });
 }
 

@@ -1,0 +1,126 @@
+#pragma once
+
+/// `QuantizationSimModel`: fills every quantized module of a model with quantizers from a
+/// configuration, calibrates, exports and reloads encodings (spec §2.6, §3.1-§3.2, §6).
+
+#include <quantsim/sim/config.h>
+#include <quantsim/sim/encodings_io.h>
+
+#include <torch/nn/module.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace quantsim {
+
+namespace nn {
+class BaseQuantizationMixin;
+}
+
+/// How quantizers are calibrated and trained (spec §2.6): the analyzer of every quantizer, and
+/// whether quantizer ranges stay trainable.
+enum class QuantScheme {
+  kPostTrainingTf,                          ///< MinMax; ranges frozen
+  kPostTrainingTfEnhanced,                  ///< SQNR; ranges frozen
+  kPostTrainingPercentile,                  ///< Percentile; ranges frozen
+  kTrainingRangeLearningWithTfInit,         ///< MinMax; ranges trainable
+  kTrainingRangeLearningWithTfEnhancedInit  ///< SQNR; ranges trainable
+};
+
+/// The scheme named as the reference names it ("post_training_tf", "post_training_tf_enhanced",
+/// "post_training_percentile", "training_range_learning_with_tf_init",
+/// "training_range_learning_with_tf_enhanced_init"); std::invalid_argument otherwise.
+QuantScheme quant_scheme_from_string(const std::string& name);
+std::string to_string(QuantScheme scheme);
+
+/// Options of QuantizationSimModel.
+struct SimOptions {
+  /// Default: post_training_tf (MinMax analyzers, frozen ranges).
+  TORCH_ARG(QuantScheme, quant_scheme) = QuantScheme::kPostTrainingTf;
+  /// Bitwidth of parameter quantizers. Default: 8.
+  TORCH_ARG(int64_t, default_param_bw) = 8;
+  /// Bitwidth of activation (input and output) quantizers. Default: 8.
+  TORCH_ARG(int64_t, default_output_bw) = 8;
+  /// Percentile of the percentile analyzers (post_training_percentile). Default: 100.
+  TORCH_ARG(double, percentile) = 100.0;
+  /// The quantsim configuration. Default: QuantsimConfig::default_config() (weights symmetric
+  /// per-channel, activations asymmetric per-tensor, biases unquantized, Conv/Gemm + ReLU and
+  /// Conv + BatchNorm (+ ReLU) supergroups).
+  TORCH_ARG(QuantsimConfig, config) = QuantsimConfig::default_config();
+};
+
+/// One quantized module of a simulation model, as the recorded forward pass saw it.
+struct SimModule {
+  /// Name in the model (`named_modules()`; "" for the root).
+  std::string name;
+  /// Op type: the float module's class name ("Conv2d", "Add").
+  std::string type;
+  nn::BaseQuantizationMixin* module = nullptr;
+  /// Modules whose output feeds each input slot (nullptr: a model input or a functional op's
+  /// result), in slot order; empty when the recorded pass did not call the module.
+  std::vector<std::vector<const nn::BaseQuantizationMixin*>> producers;
+  /// Number of recorded consumers of each output.
+  std::vector<int64_t> consumers;
+  /// False when the recorded pass did not call the module (its slots are filled by the config
+  /// alone).
+  bool called = false;
+};
+
+/// A simulation of a model's quantization on integer hardware.
+///
+/// `model` is any model whose quantizable leaves are quantized modules (written with
+/// `quantsim::nn::drop_in`, converted with `quantsim::nn::convert`, or assembled by hand). The
+/// constructor runs `sample_forward` once (it should call the model on a representative input,
+/// under torch::NoGradGuard or not) and records which module's output feeds which, then fills
+/// every slot of every quantized module from the configuration: activation quantizers for
+/// outputs, for inputs that no quantized module produces (model inputs, functional ops' results)
+/// and for op types configured with `is_input_quantized`; parameter quantizers per `params`;
+/// supergroups share the last op's output quantizer. The model is changed in place; slots the
+/// configuration leaves empty are emptied.
+///
+///     auto model = std::make_shared<Net>();             // written with quantsim::nn::drop_in
+///     qs::QuantizationSimModel sim(model, [&] { model->forward(sample); },
+///                                  qs::SimOptions().default_param_bw(4));
+///     sim.compute_encodings([&] { for (auto& b : calibration) model->forward(b.data); });
+///     sim.export_encodings("out", "model");
+class QuantizationSimModel {
+ public:
+  QuantizationSimModel(std::shared_ptr<torch::nn::Module> model,
+                       const std::function<void()>& sample_forward, SimOptions options = {});
+
+  /// The simulated model (the one passed in).
+  const std::shared_ptr<torch::nn::Module>& model() const { return model_; }
+  const SimOptions& options() const { return options_; }
+  /// Every quantized module of the model, in `named_modules()` order.
+  const std::vector<SimModule>& modules() const { return modules_; }
+
+  /// Calibrates every quantizer over what `forward_pass` feeds through the model (parameters at
+  /// entry, activations from all batches), then freezes the ranges of post-training schemes.
+  void compute_encodings(const std::function<void()>& forward_pass);
+
+  /// The `quantizer_args` entry of exported files.
+  nlohmann::json quantizer_args() const;
+  /// Writes `<dir>/<prefix>.encodings` (version `version`) and `<dir>/<prefix>_torch.encodings`,
+  /// each atomically.
+  void export_encodings(const std::string& dir, const std::string& prefix,
+                        EncodingVersion version = EncodingVersion::k0_6_1) const;
+  /// Loads a `_torch.encodings` file (spec §6 `load_encodings`); nothing changes on failure.
+  void load_encodings(const std::string& path, const LoadOptions& options = {});
+
+  /// Saves the whole simulation state (parameters, quantizer ranges and initialization flags)
+  /// atomically; `load` restores it into a simulation built the same way.
+  void save(const std::string& path) const;
+  void load(const std::string& path);
+
+ private:
+  void record(const std::function<void()>& sample_forward);
+  void configure();
+
+  std::shared_ptr<torch::nn::Module> model_;
+  SimOptions options_;
+  std::vector<SimModule> modules_;
+};
+
+}  // namespace quantsim

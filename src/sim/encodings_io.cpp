@@ -1,0 +1,569 @@
+#include <quantsim/affine/grouped_block_quantizer.h>
+#include <quantsim/affine/quantizer.h>
+#include <quantsim/errors.h>
+#include <quantsim/nn/base_quantization_mixin.h>
+#include <quantsim/sim/atomic_file.h>
+#include <quantsim/sim/encodings_io.h>
+
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+namespace quantsim {
+namespace {
+
+using nlohmann::json;
+
+/// A quantized module of a model and its name in named_modules() ("" for the model itself).
+struct NamedQuantizedModule {
+  std::string name;
+  nn::BaseQuantizationMixin* module;
+};
+
+/// Every quantized module of `model`, the model first, then named_modules() order. The root is
+/// looked at directly: named_modules(include_self) needs the model to be held by a shared_ptr.
+std::vector<NamedQuantizedModule> quantized_modules(const torch::nn::Module& model) {
+  std::vector<NamedQuantizedModule> found;
+  if (auto* root = dynamic_cast<const nn::BaseQuantizationMixin*>(&model)) {
+    // The export functions only read; the load functions receive a non-const model.
+    found.push_back({"", const_cast<nn::BaseQuantizationMixin*>(root)});
+  }
+  for (const auto& item : model.named_modules(/*name_prefix=*/"", /*include_self=*/false)) {
+    if (auto* module = dynamic_cast<nn::BaseQuantizationMixin*>(item.value().get())) {
+      found.push_back({item.key(), module});
+    }
+  }
+  return found;
+}
+
+/// `module.suffix`, or `suffix` for the root module "".
+std::string join(const std::string& module, const std::string& suffix) {
+  return module.empty() ? suffix : module + "." + suffix;
+}
+
+std::string quoted(const std::string& s) { return json(s).dump(); }
+
+// ---- export -----------------------------------------------------------------------------------
+
+/// One exported activation slot.
+struct ActivationRecord {
+  std::string module;
+  std::string direction;  // "input" or "output"
+  size_t index;
+  json legacy;  // list of dicts
+  std::string tensor_name() const { return join(module, direction + "_" + std::to_string(index)); }
+};
+
+/// One exported parameter slot.
+struct ParamRecord {
+  std::string name;  // module.param
+  json legacy;
+  std::shared_ptr<QuantizerBase> quantizer;
+  at::Tensor parameter;
+};
+
+struct Exported {
+  std::vector<ActivationRecord> activations;
+  std::vector<ParamRecord> params;
+};
+
+Exported collect(const torch::nn::Module& model) {
+  Exported exported;
+  for (const auto& [name, module] : quantized_modules(model)) {
+    const auto add_activations = [&, &name = name](const char* direction, const auto& encodings) {
+      for (size_t i = 0; i < encodings.size(); ++i) {
+        if (encodings[i]) exported.activations.push_back({name, direction, i, *encodings[i]});
+      }
+    };
+    add_activations("input", module->export_input_encodings());
+    add_activations("output", module->export_output_encodings());
+    const auto params = module->export_param_encodings();
+    const auto own_parameters = module->as_module().named_parameters(/*recurse=*/false);
+    for (const auto& key : module->param_quantizers->keys()) {  // slot order: weight, bias
+      const auto it = params.find(key);
+      if (it == params.end() || !it->second) continue;
+      const auto* parameter = own_parameters.find(key);
+      exported.params.push_back({join(name, key), *it->second, module->param_quantizers->at(key),
+                                 parameter ? *parameter : at::Tensor()});
+    }
+  }
+  return exported;
+}
+
+void add_common_fields(json& out, const ExportOptions& options) {
+  out["version"] = to_string(options.version());
+  out["excluded_layers"] = options.excluded_layers();
+  if (options.quantizer_args()) out["quantizer_args"] = *options.quantizer_args();
+}
+
+bool is_float(const json& legacy) { return legacy.at(0).value("dtype", "int") == "float"; }
+
+/// The 1.0.0 FLOAT entry: 4 keys.
+json float_entry(const std::string& name, const json& legacy) {
+  return {{"name", name},
+          {"dtype", "FLOAT"},
+          {"enc_type", "PER_TENSOR"},
+          {"bw", legacy.at(0).at("bitwidth")}};
+}
+
+/// The 1.0.0 INT entry's 7 common keys, scales and legacy offsets channel by channel.
+json int_entry(const std::string& name, const json& legacy, const char* enc_type) {
+  json scale = json::array(), offset = json::array();
+  for (const auto& d : legacy) {
+    scale.push_back(d.at("scale"));
+    offset.push_back(d.at("offset"));
+  }
+  return {{"name", name},
+          {"dtype", "INT"},
+          {"enc_type", enc_type},
+          {"bw", legacy.at(0).at("bitwidth")},
+          {"is_sym", legacy.at(0).at("is_symmetric") == "True"},
+          {"scale", std::move(scale)},
+          {"offset", std::move(offset)}};
+}
+
+/// The single number the 1.0.0 layout keeps of a block size (spec §6): -1 entries made concrete
+/// from the parameter's shape (input dim / scale dim), then the first entry that is not 1, else
+/// the second.
+int64_t export_block_size(const affine::AffineQuantizerBase& quantizer, const at::Tensor& param,
+                          const std::string& name) {
+  const auto& shape = quantizer.shape();
+  auto blocks = quantizer.block_size();
+  const auto n = static_cast<int64_t>(blocks.size());
+  for (int64_t i = 0; i < n; ++i) {
+    if (blocks[i] != -1) continue;
+    TORCH_CHECK(param.defined() && param.dim() >= n, "cannot export the block size of ", name,
+                ": block size -1 needs the parameter");
+    blocks[i] = param.size(param.dim() - n + i) / shape[i];
+  }
+  for (const auto b : blocks) {
+    if (b != 1) return b;
+  }
+  return blocks.size() > 1 ? blocks[1] : blocks.at(0);
+}
+
+std::vector<double> as_doubles(const at::Tensor& t) {
+  const auto flat = t.detach().reshape({-1}).to(at::kCPU, at::kDouble).contiguous();
+  return std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
+}
+
+std::vector<int64_t> as_ints(const at::Tensor& t) {
+  const auto flat = t.detach().reshape({-1}).to(at::kCPU, at::kLong).contiguous();
+  return std::vector<int64_t>(flat.data_ptr<int64_t>(), flat.data_ptr<int64_t>() + flat.numel());
+}
+
+json param_entry_1_0_0(const ParamRecord& record) {
+  if (is_float(record.legacy)) return float_entry(record.name, record.legacy);
+  if (auto* lpbq =
+          dynamic_cast<const affine::GroupedBlockQuantizeDequantizeImpl*>(record.quantizer.get())) {
+    const auto per_channel_scale = as_doubles(*lpbq->get_per_channel_scale());
+    const int64_t dbw = lpbq->decompressed_bw();
+    json entry = int_entry(record.name, record.legacy, "LPBQ");
+    entry["bw"] = dbw;
+    entry["compressed_bw"] = lpbq->bitwidth();
+    entry["scale"] = per_channel_scale;
+    entry["offset"] = std::vector<int64_t>(per_channel_scale.size(), -(int64_t{1} << (dbw - 1)));
+    entry["per_block_int_scale"] = as_ints(*lpbq->get_per_block_integer_scale());
+    entry["block_size"] = export_block_size(*lpbq, record.parameter, record.name);
+    return entry;
+  }
+  const auto* affine = dynamic_cast<const affine::AffineQuantizerBase*>(record.quantizer.get());
+  if (affine && !affine->block_size().empty()) {
+    json entry = int_entry(record.name, record.legacy, "PER_BLOCK");
+    entry["block_size"] = export_block_size(*affine, record.parameter, record.name);
+    return entry;
+  }
+  return int_entry(record.name, record.legacy,
+                   record.legacy.size() > 1 ? "PER_CHANNEL" : "PER_TENSOR");
+}
+
+json activation_entry_1_0_0(const ActivationRecord& record) {
+  const auto name = record.tensor_name();
+  QS_CHECK_ARG(record.legacy.size() == 1, "the activation quantizer of ", name, " has ",
+               record.legacy.size(),
+               " channels; the 1.0.0 encodings format holds per-tensor activations only");
+  if (is_float(record.legacy)) return float_entry(name, record.legacy);
+  return int_entry(name, record.legacy, "PER_TENSOR");
+}
+
+std::string dump(const json& j) {
+  // json.dump(sort_keys=True, indent=4): nlohmann objects are sorted maps; ASCII as Python's
+  // default ensure_ascii; no trailing newline.
+  return j.dump(4, ' ', /*ensure_ascii=*/true);
+}
+
+// ---- load -------------------------------------------------------------------------------------
+
+/// Rethrows the exception being handled with `prefix` before its message, keeping its kind:
+/// std::invalid_argument stays one, anything else becomes std::runtime_error.
+[[noreturn]] void rethrow_prefixed(const std::string& prefix) {
+  try {
+    throw;
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(prefix + e.what());
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(prefix + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw std::runtime_error(prefix + e.what());
+  }
+}
+
+std::string type_of(const json& j) { return j.type_name(); }
+
+/// What one module receives: the entries of its slots, already checked.
+struct ModulePlan {
+  json inputs = json::object();
+  json outputs = json::object();
+  json params = json::object();
+};
+
+/// Checks one slot's entry against its quantizer, by setting it on a copy of the quantizer.
+/// Returns false when the entry is to be left out (empty slot under non-strict; null entry).
+bool check_entry(const nn::QuantizerSlotsImpl& slots, const std::string& key, const json& entry,
+                 const std::string& label, const LoadOptions& options) {
+  if (entry.is_null()) return false;
+  const auto quantizer = slots.at(key);
+  if (!quantizer) {
+    if (options.strict()) {
+      throw std::runtime_error(label + ": the " + slots.kind() + " slot " + quoted(key) +
+                               " is empty (strict load; pass strict=false to skip it)");
+    }
+    return false;
+  }
+  QS_CHECK_ARG(entry.is_object() || entry.is_array(), label,
+               ": expected a legacy encoding dict or a list of them, got ", type_of(entry), " ",
+               entry.dump());
+  if (!quantizer->overwrite_allowed()) return true;  // the import skips it
+  std::shared_ptr<QuantizerBase> copy;
+  try {
+    copy = std::dynamic_pointer_cast<QuantizerBase>(quantizer->clone());
+  } catch (const c10::Error&) {
+    // A quantizer type without clone(): its own set_legacy_encodings validates before changing
+    // anything, but an error there happens after earlier entries were applied.
+  }
+  if (copy) {
+    try {
+      copy->set_legacy_encodings(entry.is_array() ? entry : json::array({entry}));
+    } catch (...) {
+      rethrow_prefixed(label + ": ");
+    }
+  }
+  return true;
+}
+
+/// The slot entries of `direction` ("input"/"output") of one module, checked.
+json plan_activation_slots(const nn::QuantizerSlotsImpl& slots, const json& entries,
+                           const std::string& label, const LoadOptions& options) {
+  QS_CHECK_ARG(entries.is_object(), label, ": expected an object keyed by slot (\"0\", ...), got ",
+               type_of(entries), " ", entries.dump());
+  json kept = json::object();
+  for (const auto& [key, entry] : entries.items()) {
+    const auto entry_label = label + "[" + quoted(key) + "]";
+    if (!slots.contains(key)) {
+      if (options.strict()) {
+        throw std::runtime_error(entry_label + ": the module has no such " + slots.kind() +
+                                 " slot (it has " + std::to_string(slots.size()) + ")");
+      }
+      continue;
+    }
+    if (check_entry(slots, key, entry, entry_label, options)) kept[key] = entry;
+  }
+  return kept;
+}
+
+void load_encodings_checked(torch::nn::Module& model, const json& encodings,
+                            const LoadOptions& options) {
+  QS_CHECK_ARG(encodings.is_object(),
+               "expected a JSON object with \"activation_encodings\" and/or \"param_encodings\" "
+               "(the _torch.encodings layout), got ",
+               type_of(encodings));
+  const bool has_activations = encodings.contains("activation_encodings");
+  const bool has_params = encodings.contains("param_encodings");
+  QS_CHECK_ARG(has_activations || has_params,
+               "the encodings have neither \"activation_encodings\" nor \"param_encodings\"");
+  for (const char* section : {"activation_encodings", "param_encodings"}) {
+    if (!encodings.contains(section)) continue;
+    const auto& value = encodings.at(section);
+    QS_CHECK_ARG(!value.is_array(), section,
+                 " is a list: this is the 1.0.0 <prefix>.encodings layout; load_encodings reads "
+                 "the <prefix>_torch.encodings file");
+    QS_CHECK_ARG(value.is_object(), section, " must be an object, got ", type_of(value));
+  }
+
+  const auto modules = quantized_modules(model);
+  std::map<std::string, size_t> by_name;
+  std::map<std::string, std::pair<size_t, std::string>> by_param;
+  for (size_t i = 0; i < modules.size(); ++i) {
+    by_name[modules[i].name] = i;
+    for (const auto& key : modules[i].module->param_quantizers->keys()) {
+      by_param[join(modules[i].name, key)] = {i, key};
+    }
+  }
+  std::vector<ModulePlan> plans(modules.size());
+
+  // 1. Check every entry; nothing changes yet.
+  if (has_activations) {
+    for (const auto& [name, directions] : encodings.at("activation_encodings").items()) {
+      const auto label = "activation_encodings[" + quoted(name) + "]";
+      const auto it = by_name.find(name);
+      if (it == by_name.end()) {
+        if (!options.strict()) continue;
+        throw std::runtime_error(label + ": the model has no quantized module named " +
+                                 quoted(name) + " (strict load; pass strict=false to skip it)");
+      }
+      QS_CHECK_ARG(directions.is_object(), label,
+                   ": expected an object with \"input\" and/or \"output\", got ",
+                   type_of(directions), " ", directions.dump());
+      auto* module = modules[it->second].module;
+      for (const auto& [direction, entries] : directions.items()) {
+        const auto direction_label = label + "[" + quoted(direction) + "]";
+        auto& plan = plans[it->second];
+        if (direction == "input") {
+          plan.inputs =
+              plan_activation_slots(*module->input_quantizers, entries, direction_label, options);
+        } else if (direction == "output") {
+          plan.outputs =
+              plan_activation_slots(*module->output_quantizers, entries, direction_label, options);
+        } else if (options.strict()) {
+          throw std::runtime_error(direction_label +
+                                   ": unknown direction (expected \"input\" or \"output\")");
+        }
+      }
+    }
+  }
+  if (has_params) {
+    for (const auto& [name, entry] : encodings.at("param_encodings").items()) {
+      const auto label = "param_encodings[" + quoted(name) + "]";
+      const auto it = by_param.find(name);
+      if (it == by_param.end()) {
+        if (!options.strict()) continue;
+        throw std::runtime_error(label + ": no quantized module of the model has a parameter " +
+                                 quoted(name) + " (strict load; pass strict=false to skip it)");
+      }
+      const auto& [index, key] = it->second;
+      if (check_entry(*modules[index].module->param_quantizers, key, entry, label, options)) {
+        plans[index].params[key] = entry;
+      }
+    }
+  }
+
+  // 2. Apply. Every entry passed the checks the imports make, so these do not fail.
+  const auto import_options = nn::ImportOptions()
+                                  .strict(options.strict())
+                                  .partial(options.partial())
+                                  .requires_grad(options.requires_grad())
+                                  .allow_overwrite(options.allow_overwrite());
+  for (size_t i = 0; i < modules.size(); ++i) {
+    auto* module = modules[i].module;
+    if (has_activations) {
+      module->import_input_encodings(plans[i].inputs, import_options);
+      module->import_output_encodings(plans[i].outputs, import_options);
+    }
+    if (has_params) module->import_param_encodings(plans[i].params, import_options);
+  }
+}
+
+// ---- state ------------------------------------------------------------------------------------
+
+std::string shape_text(const at::Tensor& t) {
+  std::ostringstream s;
+  s << t.sizes() << " " << t.scalar_type();
+  return s.str();
+}
+
+/// The first difference between the structure of `expected` (the model's own state) and
+/// `actual` (the file): missing or unexpected keys, tensors of another shape or dtype. Empty
+/// when they match.
+std::string first_mismatch(torch::serialize::InputArchive& expected,
+                           torch::serialize::InputArchive& actual, const std::string& prefix) {
+  auto expected_keys = expected.keys();
+  auto actual_keys = actual.keys();
+  std::sort(expected_keys.begin(), expected_keys.end());
+  std::sort(actual_keys.begin(), actual_keys.end());
+  for (const auto& key : expected_keys) {
+    if (!std::binary_search(actual_keys.begin(), actual_keys.end(), key)) {
+      return "the file has no " + quoted(join(prefix, key));
+    }
+  }
+  for (const auto& key : actual_keys) {
+    if (!std::binary_search(expected_keys.begin(), expected_keys.end(), key)) {
+      return "the file has " + quoted(join(prefix, key)) + ", which the model does not";
+    }
+  }
+  for (const auto& key : expected_keys) {
+    const auto name = join(prefix, key);
+    c10::IValue want, got;
+    expected.read(key, want);
+    actual.read(key, got);
+    if (want.tagKind() != got.tagKind()) {
+      return quoted(name) + " is a " + got.tagKind() + " in the file but a " + want.tagKind() +
+             " in the model";
+    }
+    if (want.isTensor()) {
+      const auto& w = want.toTensor();
+      const auto& g = got.toTensor();
+      if (w.defined() != g.defined() ||
+          (w.defined() && (w.sizes() != g.sizes() || w.scalar_type() != g.scalar_type()))) {
+        return quoted(name) + " is " + (g.defined() ? shape_text(g) : "undefined") +
+               " in the file but " + (w.defined() ? shape_text(w) : "undefined") + " in the model";
+      }
+    } else if (want.isObject()) {
+      torch::serialize::InputArchive expected_child, actual_child;
+      expected.read(key, expected_child);
+      actual.read(key, actual_child);
+      auto mismatch = first_mismatch(expected_child, actual_child, name);
+      if (!mismatch.empty()) return mismatch;
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+EncodingVersion encoding_version_from_string(const std::string& version) {
+  if (version == "0.6.1") return EncodingVersion::k0_6_1;
+  if (version == "1.0.0") return EncodingVersion::k1_0_0;
+  throw std::invalid_argument("encoding version " + quoted(version) +
+                              " is not supported; expected \"0.6.1\" or \"1.0.0\"");
+}
+
+std::string to_string(EncodingVersion version) {
+  return version == EncodingVersion::k1_0_0 ? "1.0.0" : "0.6.1";
+}
+
+json torch_encodings(const torch::nn::Module& model, const ExportOptions& options) {
+  const auto exported = collect(model);
+  json activations = json::object();
+  for (const auto& record : exported.activations) {
+    activations[record.module][record.direction][std::to_string(record.index)] =
+        record.legacy.size() == 1 ? record.legacy.at(0) : record.legacy;
+  }
+  json params = json::object();
+  for (const auto& record : exported.params) params[record.name] = record.legacy;
+  json out = {{"activation_encodings", std::move(activations)},
+              {"param_encodings", std::move(params)}};
+  add_common_fields(out, options);
+  return out;
+}
+
+json encodings(const torch::nn::Module& model, const ExportOptions& options) {
+  const auto exported = collect(model);
+  json out;
+  if (options.version() == EncodingVersion::k1_0_0) {
+    json activations = json::array(), params = json::array();
+    for (const auto& record : exported.activations) {
+      activations.push_back(activation_entry_1_0_0(record));
+    }
+    for (const auto& record : exported.params) params.push_back(param_entry_1_0_0(record));
+    out = {{"activation_encodings", std::move(activations)},
+           {"param_encodings", std::move(params)}};
+  } else {
+    json activations = json::object(), params = json::object();
+    for (const auto& record : exported.activations) {
+      activations[record.tensor_name()] = record.legacy;
+    }
+    for (const auto& record : exported.params) params[record.name] = record.legacy;
+    out = {{"activation_encodings", std::move(activations)},
+           {"param_encodings", std::move(params)}};
+  }
+  add_common_fields(out, options);
+  return out;
+}
+
+void export_encodings(const torch::nn::Module& model, const std::string& dir,
+                      const std::string& prefix, const ExportOptions& options) {
+  QS_CHECK_ARG(!prefix.empty() && prefix.find('/') == std::string::npos,
+               "export_encodings: `prefix` must be a non-empty file name prefix, got ",
+               quoted(prefix));
+  // Both contents first: an export that cannot be computed writes nothing.
+  const auto encodings_text = dump(encodings(model, options));
+  const auto torch_text = dump(torch_encodings(model, options));
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) {
+    throw std::runtime_error("export_encodings: cannot create the directory " + quoted(dir) + ": " +
+                             error.message());
+  }
+  const auto base = std::filesystem::path(dir) / prefix;
+  write_files_atomically(
+      {{base.string() + ".encodings", [&](std::ostream& os) { os << encodings_text; }},
+       {base.string() + "_torch.encodings", [&](std::ostream& os) { os << torch_text; }}});
+}
+
+void load_encodings(torch::nn::Module& model, const json& torch_encodings,
+                    const LoadOptions& options) {
+  try {
+    load_encodings_checked(model, torch_encodings, options);
+  } catch (...) {
+    rethrow_prefixed("load_encodings: ");
+  }
+}
+
+void load_encodings(torch::nn::Module& model, const std::string& path, const LoadOptions& options) {
+  const std::string where = "load_encodings: " + quoted(path) + ": ";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(where + "cannot open the file: " + std::strerror(errno));
+  json encodings;
+  try {
+    encodings = json::parse(in);
+  } catch (const json::parse_error& e) {
+    throw std::invalid_argument(where + "malformed JSON: " + e.what());
+  }
+  try {
+    load_encodings_checked(model, encodings, options);
+  } catch (...) {
+    rethrow_prefixed(where);
+  }
+}
+
+void save_state(const torch::nn::Module& model, const std::string& path) {
+  torch::serialize::OutputArchive archive;
+  model.save(archive);
+  write_file_atomically(path, [&](std::ostream& os) { archive.save_to(os); });
+}
+
+void load_state(torch::nn::Module& model, const std::string& path) {
+  const std::string where = "load_state: " + quoted(path) + ": ";
+  {
+    std::ifstream probe(path, std::ios::binary);
+    if (!probe) throw std::runtime_error(where + "cannot open the file: " + std::strerror(errno));
+  }
+  torch::serialize::InputArchive file;
+  try {
+    file.load_from(path);
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(where + "not a saved state: " + e.what_without_backtrace());
+  }
+  // The model's own state: what the file must look like, and what to restore should the load
+  // fail halfway.
+  torch::serialize::InputArchive snapshot;
+  std::stringstream snapshot_bytes;
+  {
+    torch::serialize::OutputArchive out;
+    model.save(out);
+    out.save_to(snapshot_bytes);
+  }
+  snapshot.load_from(snapshot_bytes);
+  const auto mismatch = first_mismatch(snapshot, file, "");
+  if (!mismatch.empty()) {
+    throw std::runtime_error(where +
+                             "does not match the model (saved from another model?): " + mismatch);
+  }
+  try {
+    model.load(file);
+  } catch (...) {
+    model.load(snapshot);
+    rethrow_prefixed(where);
+  }
+}
+
+}  // namespace quantsim
