@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up a fresh Debian bookworm machine, builds quantsim with its tests, checks formatting and
-# runs the whole test suite with ctest. Usage: scripts/run-tests.sh [build-dir]
+# Sets up a fresh Debian bookworm machine, builds quantsim with its tests, checks formatting, runs
+# the whole test suite with ctest, then the main job in its short mode (`quantsim demo --quick`).
+# Usage: scripts/run-tests.sh [build-dir]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -13,8 +14,17 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 fi
 
 echo "== configure and build ($build)"
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DQUANTSIM_BUILD_TESTS=ON -DQUANTSIM_BUILD_BENCHMARKS=ON
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DQUANTSIM_BUILD_TESTS=ON -DQUANTSIM_BUILD_BENCHMARKS=ON -DQUANTSIM_BUILD_APPS=ON
 cmake --build "$build"
 
 echo "== tests"
 ctest --test-dir "$build" --output-on-failure -j 2
+
+echo "== the main job in its short mode (quantsim demo --quick)"
+demo_out=$(mktemp -d)
+trap 'rm -rf "$demo_out"' EXIT
+"$build/apps/quantsim" demo --quick --out "$demo_out"
+for file in report.json report.html w8a8.encodings w8a8_torch.encodings w4a8.encodings \
+  w4a8_torch.encodings; do
+  test -s "$demo_out/$file" || { echo "demo did not write $file" >&2; exit 1; }
+done

@@ -1,0 +1,110 @@
+#include "cli.h"
+
+#include <quantsim/version.h>
+
+#include <exception>
+#include <string>
+#include <thread>
+
+namespace quantsim::apps {
+
+int64_t DemoOptions::resolved_threads() const {
+  if (threads > 0) return threads;
+  return std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()));
+}
+
+namespace {
+
+// An integer of at least `min`, with a message that says so (CLI's ranges print 1.8e308).
+CLI::Validator at_least(int64_t min) {
+  return CLI::Validator(
+      [min](std::string& value) -> std::string {
+        int64_t n = 0;
+        if (!CLI::detail::lexical_cast(value, n) || n < min) {
+          return "must be an integer >= " + std::to_string(min) + ", got " + value;
+        }
+        return "";
+      },
+      ">=" + std::to_string(min));
+}
+
+// Declared on the program and on `demo` alike, bound to the same variables: both spellings
+// parse, and both --help texts list every option.
+void add_demo_options(CLI::App& app, DemoOptions& options) {
+  app.add_option("--data", options.data_dir,
+                 "Directory of the Fashion-MNIST IDX files (train-images-idx3-ubyte.gz, ...); "
+                 "the Debian package dataset-fashion-mnist installs them in the default")
+      ->capture_default_str()
+      ->type_name("DIR");
+  app.add_option("--out", options.out_dir,
+                 "Output directory: checkpoint cache, report.json, report.html, encodings")
+      ->capture_default_str()
+      ->type_name("DIR");
+  app.add_option("--epochs", options.epochs,
+                 "Training epochs of the float model [default: " +
+                     std::to_string(DemoOptions::kFullEpochs) + ", " +
+                     std::to_string(DemoOptions::kQuickEpochs) + " with --quick]")
+      ->check(at_least(1))
+      ->type_name("N");
+  app.add_option("--qat-epochs", options.qat_epochs,
+                 "Quantization-aware training epochs of W4A8, 0 to skip it [default: " +
+                     std::to_string(DemoOptions::kFullQatEpochs) + ", " +
+                     std::to_string(DemoOptions::kQuickQatEpochs) + " with --quick]")
+      ->check(at_least(0))
+      ->type_name("N");
+  app.add_option("--threads", options.threads,
+                 "Threads of torch's operators [default: the hardware's concurrency, " +
+                     std::to_string(DemoOptions{}.resolved_threads()) + " here]")
+      ->check(at_least(1))
+      ->type_name("N");
+  app.add_flag("--quick", options.quick,
+               "CI mode: " + std::to_string(DemoOptions::kQuickTrain) + " training and " +
+                   std::to_string(DemoOptions::kQuickTest) +
+                   " test images, one training epoch, short QAT");
+  app.add_flag("--retrain", options.retrain,
+               "Train the float model even if a cached checkpoint in the output directory "
+               "matches the settings");
+  app.add_option("--seed", options.seed, "Seed of weight initialisation and data shuffling")
+      ->capture_default_str()
+      ->type_name("N");
+}
+
+}  // namespace
+
+std::unique_ptr<CLI::App> make_command_line(DemoOptions& options) {
+  auto app = std::make_unique<CLI::App>(
+      "quantsim: simulate the quantization of neural networks. Without a subcommand, runs the "
+      "demo.",
+      "quantsim");
+  app->set_version_flag("--version", std::string("quantsim ") + kVersion,
+                        "Print the version and exit");
+  add_demo_options(*app, options);
+  CLI::App* demo = app->add_subcommand(
+      "demo",
+      "Fashion-MNIST study: train a CNN, quantize it to W8A8 and W4A8 with each analyzer, "
+      "fine-tune W4A8 with QAT, write a report (the default)");
+  add_demo_options(*demo, options);
+  app->require_subcommand(0, 1);
+  app->footer(
+      "Example: quantsim demo --out /tmp/demo   (reuses /tmp/demo's checkpoint when it "
+      "matches)");
+  return app;
+}
+
+int run_command_line(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  DemoOptions options;
+  auto app = make_command_line(options);
+  try {
+    app->parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app->exit(e, out, err);
+  }
+  try {
+    return run_demo(options, out);
+  } catch (const std::exception& e) {
+    err << "quantsim: error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace quantsim::apps

@@ -1,0 +1,54 @@
+#pragma once
+
+/// Training and evaluation loops of the demo: shuffled mini-batches, Adam with a cosine learning
+/// rate, top-1 accuracy.
+
+#include "fashion_mnist.h"
+#include "net.h"
+
+#include <torch/optim/optimizer.h>
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+
+namespace quantsim::apps {
+
+/// A schedule of training steps.
+struct TrainSchedule {
+  /// Passes over the training data. Default: 4.
+  int64_t epochs = 4;
+  /// Examples per step. Default: 128.
+  int64_t batch_size = 128;
+  /// Peak Adam learning rate; it decays to zero along a half cosine over all steps. Default: 2e-3.
+  double learning_rate = 2e-3;
+  /// Decoupled weight decay of AdamW. Default: 1e-4.
+  double weight_decay = 1e-4;
+  /// Seeds the shuffling (and nothing else). Default: 1.
+  uint64_t seed = 1;
+
+  nlohmann::json to_json() const;
+};
+
+/// What one training run measured.
+struct TrainResult {
+  double final_loss = 0.0;  ///< mean loss of the last epoch
+  double seconds = 0.0;
+};
+
+/// Trains `model` with AdamW over `parameters` (its weights, and the quantizer ranges when they
+/// are trainable) on `data` in `model->train()` mode; `label` prefixes each epoch's progress
+/// ("train", "QAT W4A8"). Leaves the model in eval mode.
+TrainResult train(NetImpl& model, std::vector<at::Tensor> parameters, const Dataset& data,
+                  const TrainSchedule& schedule, std::ostream& out, const std::string& label);
+
+/// Top-1 accuracy (in percent) of `model` in eval mode on `data`, without gradients.
+double evaluate(NetImpl& model, const Dataset& data, std::ostream& out, const std::string& label,
+                int64_t batch_size = 500);
+
+/// Runs `model` in eval mode, without gradients, over the first `count` examples of `data` in
+/// batches (what calibration feeds through a simulation model).
+void forward_batches(NetImpl& model, const Dataset& data, int64_t count, std::ostream& out,
+                     const std::string& label, int64_t batch_size = 250);
+
+}  // namespace quantsim::apps
