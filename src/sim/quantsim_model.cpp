@@ -146,9 +146,10 @@ QuantizationSimModel::QuantizationSimModel(std::shared_ptr<torch::nn::Module> mo
                                            SimOptions options)
     : model_(std::move(model)), options_(std::move(options)) {
   TORCH_CHECK(model_ != nullptr, "QuantizationSimModel: `model` is null");
-  for (const char* what : {"default_param_bw", "default_output_bw"}) {
-    const int64_t bitwidth = std::string(what) == "default_param_bw" ? options_.default_param_bw()
-                                                                     : options_.default_output_bw();
+  const std::pair<const char*, int64_t> bitwidths[] = {
+      {"default_param_bw", options_.default_param_bw()},
+      {"default_output_bw", options_.default_output_bw()}};
+  for (const auto& [what, bitwidth] : bitwidths) {
     if (bitwidth < 1 || bitwidth > 32) {
       throw std::invalid_argument(std::string("QuantizationSimModel: `") + what +
                                   "` must be in [1, 32], got " + std::to_string(bitwidth));
