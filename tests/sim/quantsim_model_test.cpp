@@ -5,6 +5,7 @@
 #include <quantsim/analyzers/min_max.h>
 #include <quantsim/analyzers/percentile.h>
 #include <quantsim/analyzers/sqnr.h>
+#include <quantsim/nn/convert.h>
 #include <quantsim/nn/custom.h>
 #include <quantsim/nn/modules.h>
 #include <quantsim/sim/quantsim_model.h>
@@ -368,4 +369,27 @@ TEST(QuantizationSimModel, ExportLoadAndSaveRoundTripsThroughASecondSimulation) 
   sim3.load(dir + "/net.pt");
   fresh->eval();
   EXPECT_TRUE(fresh(data).equal(expected));
+}
+
+TEST(QuantizationSimModel, ConvertedSequentialIsRecordedLikeAHandWrittenForward) {
+  torch::nn::Sequential float_model(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 4, 3)),
+                                    torch::nn::BatchNorm2d(4), torch::nn::ReLU(),
+                                    torch::nn::Flatten(), torch::nn::Linear(4 * 6 * 6, 3));
+  auto model = qs::nn::convert(float_model);
+  const auto x = at::randn({2, 1, 8, 8});
+  qs::QuantizationSimModel sim(model.ptr(), [&] { model->forward(x); });
+  ASSERT_EQ(sim.modules().size(), 5u);
+  auto module = [&](const std::string& name) { return find(sim, name).module; };
+  EXPECT_EQ(find(sim, "0").type, "Conv2d");
+  EXPECT_EQ(find(sim, "4").producers[0],
+            std::vector<const qs::nn::BaseQuantizationMixin*>{module("3")});
+  EXPECT_TRUE(filled(module("0")->input_quantizers[0]));
+  EXPECT_FALSE(filled(module("0")->output_quantizers[0]));  // Conv -> BatchNorm -> ReLU
+  EXPECT_FALSE(filled(module("1")->output_quantizers[0]));
+  EXPECT_TRUE(filled(module("2")->output_quantizers[0]));
+  EXPECT_FALSE(filled(module("4")->input_quantizers[0]));
+  EXPECT_TRUE(filled(module("4")->output_quantizers[0]));
+  // Shared parameters: the simulation quantizes the float model's own weight.
+  EXPECT_TRUE(model->ptr(0)->named_parameters()["weight"].is_same(
+      float_model->ptr(0)->named_parameters()["weight"]));
 }
