@@ -160,6 +160,15 @@ class Demo {
     return schedule;
   }
 
+  TrainSchedule qat_schedule() const {
+    TrainSchedule schedule;
+    schedule.epochs = options_.resolved_qat_epochs();
+    schedule.learning_rate = kQatLearningRate;
+    schedule.weight_decay = 0.0;  // would pull the quantizer ranges towards zero
+    schedule.seed = options_.seed + 1;
+    return schedule;
+  }
+
   nlohmann::json checkpoint_key(const Dataset& train) const {
     return {{"format", kCheckpointFormat},
             {"net", NetOptions{}.to_json()},
@@ -255,14 +264,9 @@ class Demo {
     Simulation s = simulate(net, kW4A8, scheme, std::string("W4A8 ") + analyzer);
     s.result.analyzer = analyzer;
 
-    TrainSchedule schedule;
-    schedule.epochs = options_.resolved_qat_epochs();
-    schedule.learning_rate = kQatLearningRate;
-    schedule.weight_decay = 0.0;  // would pull the quantizer ranges towards zero
-    schedule.seed = options_.seed + 1;
     // The model's parameters include every quantizer's min and max, trainable in this scheme.
     const TrainResult trained =
-        train(*s.model, s.model->parameters(), data.train, schedule, out_, "QAT W4A8");
+        train(*s.model, s.model->parameters(), data.train, qat_schedule(), out_, "QAT W4A8");
     s.result.training_seconds = trained.seconds;
     const double start = Progress::steady_seconds();
     s.result.accuracy = evaluate(*s.model, data.test, out_, "evaluate W4A8 " + analyzer);
@@ -272,11 +276,6 @@ class Demo {
   }
 
   nlohmann::json settings(const FashionMnist& data) const {
-    TrainSchedule qat;
-    qat.epochs = options_.resolved_qat_epochs();
-    qat.learning_rate = kQatLearningRate;
-    qat.weight_decay = 0.0;
-    qat.seed = options_.seed + 1;
     return {{"data", options_.data_dir},
             {"quick", options_.quick},
             {"threads", options_.resolved_threads()},
@@ -287,7 +286,7 @@ class Demo {
             {"percentile", kPercentile},
             {"net", NetOptions{}.to_json()},
             {"float_training", float_schedule().to_json()},
-            {"qat", qat.to_json()},
+            {"qat", qat_schedule().to_json()},
             {"weights", "symmetric, per output channel"},
             {"activations", "asymmetric, per tensor"}};
   }

@@ -5,6 +5,7 @@
 #include <quantsim/analyzers/sqnr.h>
 #include <quantsim/nn/base_quantization_mixin.h>
 #include <quantsim/nn/calibration.h>
+#include <quantsim/nn/fake_quantization_mixin.h>
 #include <quantsim/nn/forward_recorder.h>
 
 #include <ATen/core/grad_mode.h>
@@ -36,18 +37,6 @@ constexpr SchemeName kSchemes[] = {
 bool is_post_training(QuantScheme scheme) {
   return scheme == QuantScheme::kPostTrainingTf || scheme == QuantScheme::kPostTrainingTfEnhanced ||
          scheme == QuantScheme::kPostTrainingPercentile;
-}
-
-// "torch::nn::Conv2dImpl" -> "Conv2d", "quantsim::nn::custom::AddImpl" -> "Add".
-std::string class_name(const torch::nn::Module& float_module) {
-  std::string name = float_module.name();
-  if (auto colon = name.rfind("::"); colon != std::string::npos) name = name.substr(colon + 2);
-  const std::string suffix = "Impl";
-  if (name.size() > suffix.size() &&
-      name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
-    name.resize(name.size() - suffix.size());
-  }
-  return name;
 }
 
 // Which module wrote each tensor storage last, and what each module read: the dataflow of one
@@ -160,7 +149,8 @@ QuantizationSimModel::QuantizationSimModel(std::shared_ptr<torch::nn::Module> mo
     if (module == nullptr) continue;
     SimModule entry;
     entry.name = item.key();
-    entry.type = class_name(*module->get_original_module());
+    // "torch::nn::Conv2dImpl" -> "Conv2d", "quantsim::nn::custom::AddImpl" -> "Add".
+    entry.type = nn::detail::module_name_from_type(module->get_original_module()->name());
     entry.module = module;
     modules_.push_back(std::move(entry));
   }
