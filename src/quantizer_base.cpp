@@ -1,3 +1,4 @@
+#include <quantsim/errors.h>
 #include <quantsim/logging.h>
 #include <quantsim/quantizer_base.h>
 
@@ -5,7 +6,6 @@
 
 #include <exception>
 #include <sstream>
-#include <stdexcept>
 
 namespace quantsim {
 
@@ -47,10 +47,10 @@ std::shared_ptr<const Statistics> QuantizerBase::observe(EncodingAnalyzer& analy
                                                          const at::Tensor& x) const {
   try {
     return analyzer.update_stats(x);
-  } catch (const std::invalid_argument& e) {
+  } catch (const c10::ValueError& e) {
     // The analyzer cannot tell which of a model's many quantizers failed; the user needs to.
-    throw std::invalid_argument(c10::str(description(), ": calibration batch of shape ", x.sizes(),
-                                         " rejected: ", e.what()));
+    rethrow_with_prefix(
+        e, c10::str(description(), ": calibration batch of shape ", x.sizes(), " rejected: "));
   }
 }
 
@@ -121,5 +121,36 @@ void QuantizerBase::load(torch::serialize::InputArchive& archive) {
     mark_parameter(entry.first, initialized);
   }
 }
+
+namespace {
+[[noreturn]] void not_affine(const QuantizerBase& quantizer, const char* accessor) {
+  std::ostringstream printed;
+  quantizer.pretty_print(printed);
+  C10_THROW_ERROR(TypeError, c10::str(printed.str(), " is not an affine quantizer: ", accessor,
+                                      " is defined for affine::Quantize, QuantizeDequantize and "
+                                      "GroupedBlockQuantizeDequantize"));
+}
+}  // namespace
+
+c10::optional<at::Tensor> QuantizerBase::get_min(at::ScalarType) const {
+  not_affine(*this, "get_min()");
+}
+c10::optional<at::Tensor> QuantizerBase::get_max(at::ScalarType) const {
+  not_affine(*this, "get_max()");
+}
+c10::optional<at::Tensor> QuantizerBase::get_scale(at::ScalarType) const {
+  not_affine(*this, "get_scale()");
+}
+c10::optional<at::Tensor> QuantizerBase::get_offset(at::ScalarType) const {
+  not_affine(*this, "get_offset()");
+}
+void QuantizerBase::set_range(const at::Tensor&, const at::Tensor&) {
+  not_affine(*this, "set_range()");
+}
+void QuantizerBase::set_range(double, double) { not_affine(*this, "set_range()"); }
+int64_t QuantizerBase::qmin() const { not_affine(*this, "qmin()"); }
+int64_t QuantizerBase::qmax() const { not_affine(*this, "qmax()"); }
+bool QuantizerBase::symmetric() const { not_affine(*this, "symmetric()"); }
+int64_t QuantizerBase::bitwidth() const { not_affine(*this, "bitwidth()"); }
 
 }  // namespace quantsim

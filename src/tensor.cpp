@@ -31,10 +31,9 @@ std::shared_ptr<EncodingBase> QuantizedTensorBase::copied_encoding() const {
 
 const EncodingBase& QuantizedTensorBase::require_encoding(const char* what) const {
   if (!encoding_) {
-    throw EncodingError(
-        c10::str("cannot ", what,
-                 ": the tensor has no encoding (it was dropped by an in-place op or by a view of a "
-                 "tensor whose encoding is not per-tensor)"));
+    QS_THROW(EncodingError, "cannot ", what,
+             ": the tensor has no encoding (it was dropped by an in-place op or by a view of a "
+             "tensor whose encoding is not per-tensor)");
   }
   return *encoding_;
 }

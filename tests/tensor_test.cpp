@@ -1,4 +1,4 @@
-// QuantizedTensor / DequantizedTensor (spec §4; §7 checks 31 and 32).
+// QuantizedTensor / DequantizedTensor (docs/quantization.md §10.3), with the reference's values.
 #include <quantsim/affine/encoding.h>
 #include <quantsim/affine/quantizer.h>
 #include <quantsim/errors.h>
@@ -109,7 +109,7 @@ TEST(DequantizedTensor, Check31QuantizeDequantizeAsymmetric) {
 }
 
 TEST(QuantizedTensor, PerChannelQuantizeAndDequantize) {
-  // spec §7 check 9 (input from the reference's QuantizedTensorBase docstring).
+  // The reference's values (input from its QuantizedTensorBase docstring).
   qs::affine::Quantize q({2, 1}, 8, /*symmetric=*/true);
   const auto x = torch::tensor({{-1.20f, 4.1f, -0.21f, 2.3f}, {0.2f, 5.6f, -1.0f, -0.1f}});
   {
@@ -283,7 +283,8 @@ TEST(DequantizedTensor, NonPerTensorViewOpsDropTheEncoding) {
   const auto values = grid_integers() * 0.5f;
   const auto per_channel = std::make_shared<AffineEncoding>(
       torch::full({2, 1, 1}, 0.5f), torch::zeros({2, 1, 1}), Grid{-128, 127}, true);
-  // A (1,)-shaped scale is "perchannel" too (spec §8.10), so it does not propagate either.
+  // A (1,)-shaped scale is "perchannel" too (docs/quantization.md §3), so it does not propagate
+  // either.
   const auto one_element = std::make_shared<AffineEncoding>(
       torch::full({1}, 0.5f), torch::zeros({1}), Grid{-128, 127}, true);
   const auto blockwise =

@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include <quantsim/errors.h>
 #include <quantsim/version.h>
 
 #include <exception>
@@ -102,7 +103,7 @@ int run_command_line(int argc, const char* const* argv, std::ostream& out, std::
   try {
     return run_demo(options, out);
   } catch (const std::exception& e) {
-    err << "quantsim: error: " << e.what() << "\n";
+    err << "quantsim: error: " << message_of(e) << "\n";  // never a C++ backtrace
     return 1;
   }
 }

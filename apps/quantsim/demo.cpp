@@ -6,6 +6,7 @@
 #include "report.h"
 #include "training.h"
 
+#include <quantsim/errors.h>
 #include <quantsim/nn/base_quantization_mixin.h>
 #include <quantsim/sim/atomic_file.h>
 #include <quantsim/sim/quantsim_model.h>
@@ -192,7 +193,7 @@ class Demo {
         net->eval();
         return net;
       } catch (const std::exception& e) {
-        out_ << "float model: cannot load " << path << " (" << e.what() << "), training\n";
+        out_ << "float model: cannot load " << path << " (" << message_of(e) << "), training\n";
         torch::manual_seed(options_.seed);
         net = Net();
       }

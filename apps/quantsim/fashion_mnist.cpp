@@ -1,11 +1,12 @@
 #include "fashion_mnist.h"
 
+#include <quantsim/errors.h>
+
 #include <zlib.h>
 
 #include <filesystem>
 #include <limits>
 #include <memory>
-#include <stdexcept>
 #include <vector>
 
 namespace quantsim::apps {
@@ -22,8 +23,9 @@ struct GzCloser {
 };
 using GzFile = std::unique_ptr<gzFile_s, GzCloser>;
 
-std::runtime_error idx_error(const std::string& path, const std::string& what) {
-  return std::runtime_error("IDX file '" + path + "': " + what);
+c10::Error idx_error(const std::string& path, const std::string& what) {
+  return c10::Error({__func__, __FILE__, static_cast<uint32_t>(__LINE__)},
+                    "IDX file '" + path + "': " + what);
 }
 
 // Reads exactly `n` bytes; gzread reads uncompressed files as they are, so plain IDX files work
@@ -57,8 +59,7 @@ std::string find_file(const std::string& dir, const std::string& stem) {
     const fs::path candidate = fs::path(dir) / name;
     if (fs::exists(candidate)) return candidate.string();
   }
-  throw std::runtime_error("Fashion-MNIST: neither '" + stem + ".gz' nor '" + stem + "' in '" +
-                           dir + "'");
+  QS_THROW(c10::Error, "Fashion-MNIST: neither '", stem, ".gz' nor '", stem, "' in '", dir, "'");
 }
 
 Dataset load_split(const std::string& dir, const std::string& prefix) {
@@ -143,12 +144,10 @@ Dataset Dataset::head(int64_t n) const {
 }
 
 FashionMnist load_fashion_mnist(const std::string& dir) {
-  if (!std::filesystem::is_directory(dir)) {
-    throw std::runtime_error("Fashion-MNIST: no directory '" + dir +
-                             "'. Install the Debian package `dataset-fashion-mnist` "
-                             "(apt-get install dataset-fashion-mnist; scripts/setup.sh does), "
-                             "or pass --data DIR naming a copy of the four IDX files.");
-  }
+  TORCH_CHECK(std::filesystem::is_directory(dir), "Fashion-MNIST: no directory '", dir,
+              "'. Install the Debian package `dataset-fashion-mnist` "
+              "(apt-get install dataset-fashion-mnist; scripts/setup.sh does), "
+              "or pass --data DIR naming a copy of the four IDX files.");
   return FashionMnist{load_split(dir, "train"), load_split(dir, "t10k")};
 }
 

@@ -23,7 +23,7 @@ inline constexpr std::array<const char*, 10> kFashionMnistClasses = {
 ///
 /// The format: two zero bytes, the type code, the number of dimensions `d`, then `d` big-endian
 /// 32-bit sizes, then the elements in row-major order. Returns a uint8 tensor of those sizes.
-/// std::runtime_error naming the file when it cannot be opened, is not valid gzip, has a bad
+/// c10::Error naming the file when it cannot be opened, is not valid gzip, has a bad
 /// magic number or an element type other than unsigned byte, is shorter than its header says, or
 /// has bytes after the last element.
 ///
@@ -54,8 +54,7 @@ struct FashionMnist {
 ///
 /// When `dir` does not exist the error says which Debian package provides the data (and that
 /// `--data DIR` reads another copy). The image and label files must agree on the number of
-/// examples, images must be 28x28 and labels in [0, 10); otherwise std::runtime_error naming the
-/// file.
+/// examples, images must be 28x28 and labels in [0, 10); otherwise c10::Error naming the file.
 FashionMnist load_fashion_mnist(const std::string& dir = kFashionMnistDir);
 
 /// Float network input from uint8 images: x / 255 normalised by the training set's mean (0.2860)

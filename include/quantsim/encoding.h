@@ -1,7 +1,7 @@
 #pragma once
 
 /// `EncodingBase`: what every encoding (affine, float) offers to the tensors and exporters that
-/// hold one (spec §1.10, §4, §6).
+/// hold one (docs/quantization.md §10).
 
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
@@ -35,7 +35,7 @@ class EncodingBase : public std::enable_shared_from_this<EncodingBase> {
   virtual std::string mapping() const = 0;
   /// Bits of a quantized value.
   virtual int64_t bitwidth() const = 0;
-  /// "pertensor", "perchannel", "blockwise" or "unknown" (spec §1.10).
+  /// "pertensor", "perchannel", "blockwise" or "unknown" (docs/quantization.md §3).
   virtual std::string granularity() const = 0;
   /// The encoding with its tensors moved to `device` and/or cast to the floating `dtype`.
   ///
@@ -56,7 +56,8 @@ class EncodingBase : public std::enable_shared_from_this<EncodingBase> {
   virtual at::Tensor dequantize(const at::Tensor& q) const = 0;
   /// Integer dtype of `quantized_repr()` (uint8, int8, int16 or int32 for affine encodings).
   virtual at::ScalarType dtype() const = 0;
-  /// The reference's legacy encodings: a JSON array with one dict per channel (spec §6).
+  /// The reference's legacy encodings: a JSON array with one dict per channel
+  /// (docs/quantization.md §10.1).
   virtual nlohmann::json to_legacy_format() const = 0;
 };
 

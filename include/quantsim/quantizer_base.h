@@ -1,7 +1,8 @@
 #pragma once
 
-/// `QuantizerBase`: what every quantizer module shares: initialization tracking (spec §1.9),
-/// `allow_overwrite`, the `compute_encodings()` calibration guard and legacy encodings.
+/// `QuantizerBase`: what every quantizer module shares: initialization tracking
+/// (docs/quantization.md §9), `allow_overwrite`, the `compute_encodings()` calibration guard and
+/// legacy encodings.
 
 #include <quantsim/analyzers/encoding_analyzer.h>
 #include <quantsim/encoding.h>
@@ -41,8 +42,9 @@ class CalibrationGuard {
 
 class QuantizerBase : public virtual torch::nn::Module {
  public:
-  /// True iff every tracked parameter was modified in place or replaced since registration, or
-  /// set by set_range / loading / calibration (spec §1.9). `to(dtype)` does not initialize.
+  /// True iff every tracked parameter was modified in place or replaced since registration, or set
+  /// by set_range / loading / calibration (docs/quantization.md §9.2). `to(dtype)` does not
+  /// initialize.
   virtual bool is_initialized() const;
 
   /// With `false`, compute_encodings() becomes a no-op and imports skip this quantizer.
@@ -57,24 +59,42 @@ class QuantizerBase : public virtual torch::nn::Module {
   /// True inside an active compute_encodings() scope.
   bool is_calibrating() const { return calibrating_ > 0; }
 
-  /// @name What a quantized module does with a tensor (spec §3.1, §3.3)
+  /// @name What a quantized module does with a tensor (docs/modules.md §2-§4)
   /// x quantized and dequantized: a QuantizeDequantize's output, a Quantize's output
-  /// dequantized (bit-identical, spec §7 check 18). This is what the fake-quantization path
+  /// dequantized (bit-identical, docs/quantization.md §2). This is what the fake-quantization path
   /// feeds the float op.
   virtual at::Tensor fake_quantize(const at::Tensor& x) = 0;
   /// x as grid values with the encoding that produced them: what a quantized kernel receives.
   virtual QuantizedTensor quantize_to_grid(const at::Tensor& x) = 0;
   /// Only accumulates x's statistics, for a module-level calibration in which the data passes
-  /// through unquantized (spec §3.1 step 2). Must be inside this quantizer's compute_encodings().
+  /// through unquantized (docs/modules.md §3, step 2). Must be inside this quantizer's
+  /// compute_encodings().
   virtual void observe_only(const at::Tensor& x) = 0;
   /// @}
 
   /// The encoding, or null when uninitialized.
   virtual std::shared_ptr<EncodingBase> get_encoding() const = 0;
-  /// The legacy encodings (spec §6), or nullopt when uninitialized.
+  /// The legacy encodings (docs/quantization.md §10.1), or nullopt when uninitialized.
   virtual c10::optional<nlohmann::json> get_legacy_encodings() const = 0;
   /// Sets the range from legacy encodings; validates fully before changing anything.
   virtual void set_legacy_encodings(const nlohmann::json& encodings) = 0;
+
+  /// @name The affine quantizer's accessors, reachable from a QuantizerBase (a quantizer slot):
+  ///     float lo = q->output_quantizers[0]->get_min()->item<float>();
+  /// affine::AffineQuantizerBase overrides them (see there for their meaning); on any other
+  /// quantizer they raise c10::TypeError naming the quantizer.
+  virtual c10::optional<at::Tensor> get_min(at::ScalarType dtype = at::kFloat) const;
+  virtual c10::optional<at::Tensor> get_max(at::ScalarType dtype = at::kFloat) const;
+  virtual c10::optional<at::Tensor> get_scale(at::ScalarType dtype = at::kFloat) const;
+  virtual c10::optional<at::Tensor> get_offset(at::ScalarType dtype = at::kFloat) const;
+  virtual void set_range(const at::Tensor& min, const at::Tensor& max);
+  virtual void set_range(double min, double max);
+  virtual int64_t qmin() const;
+  virtual int64_t qmax() const;
+  virtual bool symmetric() const;
+  /// Also defined by the float quantizers (exponent + mantissa + sign bits).
+  virtual int64_t bitwidth() const;
+  /// @}
 
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
@@ -94,8 +114,9 @@ class QuantizerBase : public virtual torch::nn::Module {
 
   /// The quantizer as it prints (pretty_print), for messages that must say which one failed.
   std::string description() const;
-  /// analyzer.update_stats(x); a batch the analyzer rejects (std::invalid_argument, e.g. no
-  /// finite value) is rethrown naming this quantizer. The analyzer keeps its earlier statistics.
+  /// analyzer.update_stats(x); a batch the analyzer rejects (c10::ValueError, e.g. no finite
+  /// value) is rethrown, still a c10::ValueError, naming this quantizer. The analyzer keeps its
+  /// earlier statistics.
   std::shared_ptr<const Statistics> observe(EncodingAnalyzer& analyzer, const at::Tensor& x) const;
   /// Warns once, through quantsim::warn, with the NaN values the analyzer left out since its reset.
   void report_nan(const EncodingAnalyzer& analyzer) const;

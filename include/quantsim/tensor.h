@@ -1,7 +1,7 @@
 #pragma once
 
 /// `QuantizedTensor` and `DequantizedTensor`: a floating tensor together with the encoding that
-/// produced it (spec §4).
+/// produced it (docs/quantization.md §10.3).
 ///
 /// libtorch has no tensor subclassing, so these are value types `{at::Tensor, encoding}` and the
 /// reference's `__torch_function__` propagation rules become methods:
@@ -107,8 +107,8 @@ class QuantizedTensorBase {
   std::shared_ptr<EncodingBase> encoding_;
 };
 
-/// The propagation rules of spec §4, written once for both kinds (CRTP: `Derived` is
-/// QuantizedTensor or DequantizedTensor, and every method returns that kind).
+/// The propagation rules of docs/quantization.md §10.3, written once for both kinds (CRTP:
+/// `Derived` is QuantizedTensor or DequantizedTensor, and every method returns that kind).
 ///
 /// Per-tensor pass-through (view-like) ops keep the kind; the result holds a COPY of the encoding
 /// (an equal, distinct object sharing its tensors) when `granularity() == "pertensor"`, else a
@@ -242,7 +242,7 @@ class QuantizedTensorOps : public QuantizedTensorBase {
 
 /// Grid integers held in a floating tensor, with the encoding that maps them to real values.
 ///
-/// Example (spec §7 check 31):
+/// Example:
 ///     auto q = qs::affine::Quantize({}, 8, /*symmetric=*/true);
 ///     q->set_range(-12.8, 12.7);
 ///     qs::QuantizedTensor xq = q(torch::tensor({{2.57f, -2.312f}, {0.153f, 0.205f}}));
@@ -263,7 +263,7 @@ class QuantizedTensor : public QuantizedTensorOps<QuantizedTensor> {
 /// Real values that lie on an encoding's grid (the output of quantize-dequantize), with the
 /// encoding that recovers their grid integers without loss.
 ///
-/// Example (spec §7 check 31):
+/// Example:
 ///     auto qdq = qs::affine::QuantizeDequantize({}, 8, /*symmetric=*/false);
 ///     qdq->set_range(-10, 41);
 ///     auto x = torch::tensor({{0.39f, 51.f}, {3.521f, 9.41f}});

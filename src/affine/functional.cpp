@@ -16,7 +16,7 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// ---- internal dtype (§1.6) ------------------------------------------------------------------
+// ---- internal dtype (docs/quantization.md §5) ---------------------------------------------------
 
 template <typename T>
 bool round_trips(int64_t v) {
@@ -78,7 +78,7 @@ void check_representable(at::ScalarType dtype, int64_t qmin, int64_t qmax, const
               "; use a smaller bitwidth or a wider input dtype");
 }
 
-// ---- argument validation (§1.3, §1.4) -------------------------------------------------------
+// ---- argument validation (docs/quantization.md §3) ----------------------------------------------
 
 void check_floating(const at::Tensor& t, const char* name, const char* op) {
   TORCH_CHECK(t.defined(), op, ": `", name, "` is undefined");
@@ -129,7 +129,7 @@ at::Tensor dense(const at::Tensor& t) {
   return t.is_non_overlapping_and_dense() ? t : t.contiguous();
 }
 
-// ---- autograd functions (§1.8) ---------------------------------------------------------------
+// ---- autograd functions (docs/quantization.md §6) -----------------------------------------------
 
 kernels::GradMask needs_of(AutogradContext* ctx) {
   return {ctx->needs_input_grad(0), ctx->needs_input_grad(1), ctx->needs_input_grad(2)};

@@ -38,7 +38,9 @@ int64_t numel_of(const std::vector<int64_t>& shape) {
 }  // namespace
 
 AffineQuantizerBase::AffineQuantizerBase(QuantizerOptions options) : options_(std::move(options)) {
-  for (int64_t s : shape()) QS_CHECK_ARG(s >= 1, "quantizer `shape` entries must be >= 1, got ", s);
+  for (int64_t s : shape()) {
+    TORCH_CHECK_VALUE(s >= 1, "quantizer `shape` entries must be >= 1, got ", s);
+  }
   if (!block_size().empty()) {
     TORCH_CHECK(block_size().size() == shape().size(), "`block_size` ",
                 at::IntArrayRef(block_size()), " must have one entry per dim of `shape` ",
@@ -76,10 +78,10 @@ void AffineQuantizerBase::set_bitwidth(int64_t bitwidth) {
 }
 
 int64_t AffineQuantizerBase::integral_bitwidth(double bitwidth) {
-  QS_CHECK_ARG(std::isfinite(bitwidth) && bitwidth == std::trunc(bitwidth),
-               "`bitwidth` must be an integer, got ", bitwidth);
+  TORCH_CHECK_TYPE(std::isfinite(bitwidth) && bitwidth == std::trunc(bitwidth),
+                   "`bitwidth` must be an integer, got ", bitwidth);
   // Beyond this Grid::from_bitwidth refuses anyway; the bound keeps the cast defined.
-  QS_CHECK_ARG(std::fabs(bitwidth) < 1e9, "`bitwidth` out of range, got ", bitwidth);
+  TORCH_CHECK_VALUE(std::fabs(bitwidth) < 1e9, "`bitwidth` out of range, got ", bitwidth);
   return static_cast<int64_t>(bitwidth);
 }
 
@@ -153,14 +155,14 @@ c10::optional<nlohmann::json> AffineQuantizerBase::get_legacy_encodings() const 
 namespace {
 
 double finite_number(const nlohmann::json& entry, const char* key, size_t index) {
-  QS_CHECK_ARG(entry.contains(key), "legacy encoding [", index, "] has no \"", key,
-               "\" entry: ", entry.dump());
+  TORCH_CHECK_INDEX(entry.contains(key), "legacy encoding [", index, "] has no \"", key,
+                    "\" entry: ", entry.dump());
   const auto& v = entry.at(key);
-  QS_CHECK_ARG(v.is_number(), "legacy encoding [", index, "] \"", key, "\" must be a number, got ",
-               v.dump());
+  TORCH_CHECK_VALUE(v.is_number(), "legacy encoding [", index, "] \"", key,
+                    "\" must be a number, got ", v.dump());
   const double d = v.get<double>();
-  QS_CHECK_ARG(std::isfinite(d), "legacy encoding [", index, "] \"", key, "\" must be finite, got ",
-               v.dump());
+  TORCH_CHECK_VALUE(std::isfinite(d), "legacy encoding [", index, "] \"", key,
+                    "\" must be finite, got ", v.dump());
   return d;
 }
 
@@ -169,22 +171,22 @@ double finite_number(const nlohmann::json& entry, const char* key, size_t index)
 float finite_float(const nlohmann::json& entry, const char* key, size_t index) {
   const double d = finite_number(entry, key, index);
   const auto f = static_cast<float>(d);
-  QS_CHECK_ARG(std::isfinite(f), "legacy encoding [", index, "] \"", key,
-               "\" does not fit in float32, got ", entry.at(key).dump());
+  TORCH_CHECK_VALUE(std::isfinite(f), "legacy encoding [", index, "] \"", key,
+                    "\" does not fit in float32, got ", entry.at(key).dump());
   return f;
 }
 
 bool parse_symmetric(const nlohmann::json& entry, size_t index) {
-  QS_CHECK_ARG(entry.contains("is_symmetric"), "legacy encoding [", index,
-               "] has no \"is_symmetric\" entry: ", entry.dump());
+  TORCH_CHECK_INDEX(entry.contains("is_symmetric"), "legacy encoding [", index,
+                    "] has no \"is_symmetric\" entry: ", entry.dump());
   const auto& v = entry.at("is_symmetric");
   if (v.is_boolean()) return v.get<bool>();
-  QS_CHECK_ARG(v.is_string(), "legacy encoding [", index,
-               "] \"is_symmetric\" must be \"True\" or \"False\", got ", v.dump());
+  TORCH_CHECK_VALUE(v.is_string(), "legacy encoding [", index,
+                    "] \"is_symmetric\" must be \"True\" or \"False\", got ", v.dump());
   std::string s = v.get<std::string>();
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  QS_CHECK_ARG(s == "true" || s == "false", "legacy encoding [", index,
-               "] \"is_symmetric\" must be \"True\" or \"False\", got ", v.dump());
+  TORCH_CHECK_VALUE(s == "true" || s == "false", "legacy encoding [", index,
+                    "] \"is_symmetric\" must be \"True\" or \"False\", got ", v.dump());
   return s == "true";
 }
 
@@ -192,30 +194,91 @@ bool parse_symmetric(const nlohmann::json& entry, size_t index) {
 
 void AffineQuantizerBase::set_legacy_encodings(const nlohmann::json& encodings) {
   // Validate everything first: a failed import leaves the quantizer unchanged.
-  QS_CHECK_ARG(encodings.is_array() && !encodings.empty(),
-               "legacy encodings must be a non-empty list of dicts, got ", encodings.dump());
+  TORCH_CHECK_VALUE(encodings.is_array() && !encodings.empty(),
+                    "legacy encodings must be a non-empty list of dicts, got ", encodings.dump());
   const auto count = static_cast<int64_t>(encodings.size());
-  QS_CHECK_ARG(count == numel_of(shape()), "legacy encodings hold ", count,
-               " entries but the quantizer of shape ", at::IntArrayRef(shape()), " needs ",
-               numel_of(shape()));
+  TORCH_CHECK_VALUE(count == numel_of(shape()), "legacy encodings hold ", count,
+                    " entries but the quantizer of shape ", at::IntArrayRef(shape()), " needs ",
+                    numel_of(shape()));
   std::vector<float> mins, maxs;
   for (size_t i = 0; i < encodings.size(); ++i) {
     const auto& e = encodings[i];
-    QS_CHECK_ARG(e.is_object(), "legacy encoding [", i, "] must be a dict, got ", e.dump());
+    TORCH_CHECK_VALUE(e.is_object(), "legacy encoding [", i, "] must be a dict, got ", e.dump());
     mins.push_back(finite_float(e, "min", i));
     maxs.push_back(finite_float(e, "max", i));
   }
   const auto& first = encodings[0];
-  QS_CHECK_ARG(first.contains("bitwidth") && first.at("bitwidth").is_number_integer(),
-               "legacy encoding [0] needs an integer \"bitwidth\", got ", first.dump());
+  TORCH_CHECK_INDEX(first.contains("bitwidth"),
+                    "legacy encoding [0] needs an integer \"bitwidth\", got ", first.dump());
+  TORCH_CHECK_VALUE(first.at("bitwidth").is_number_integer(),
+                    "legacy encoding [0] needs an integer \"bitwidth\", got ", first.dump());
   const auto bitwidth = first.at("bitwidth").get<int64_t>();
   const bool symmetric = parse_symmetric(first, 0);
   const Grid grid = Grid::from_bitwidth(bitwidth, symmetric);  // validates the bitwidth
 
+  auto exact = range_reproducing_scales(encodings, mins, maxs, grid);
+
   options_.grid(grid);
   options_.symmetric(symmetric);
   bump_revision();
-  set_range(at::tensor(mins).view(shape()), at::tensor(maxs).view(shape()));
+  set_range(at::tensor(exact.first).view(shape()), at::tensor(exact.second).view(shape()));
+  if (exact.first != mins || exact.second != maxs) {
+    // Eq. (4) as this quantizer computes it must give the file's scales; if it does not (LPBQ
+    // derives its scales differently), the file's min/max stand as they are.
+    std::vector<float> moved_scales(maxs.size(), std::numeric_limits<float>::quiet_NaN());
+    for (size_t i = 0; i < maxs.size(); ++i) {
+      if (exact.first[i] != mins[i] || exact.second[i] != maxs[i]) {
+        moved_scales[i] = static_cast<float>(encodings[i].at("scale").get<double>());
+      }
+    }
+    const auto wanted = at::tensor(moved_scales);
+    const auto derived = get_scale()->flatten();
+    if (!((derived == wanted) | wanted.isnan()).all().item<bool>()) {
+      set_range(at::tensor(mins).view(shape()), at::tensor(maxs).view(shape()));
+    }
+  }
+}
+
+std::pair<std::vector<float>, std::vector<float>> AffineQuantizerBase::range_reproducing_scales(
+    const nlohmann::json& encodings, const std::vector<float>& mins, const std::vector<float>& maxs,
+    const Grid& grid) {
+  // An exported encoding holds the grid-aligned min/max, s * (o + qmin) and s * (o + qmax), and
+  // its scale s. Eq. (4) on those min/max gives s back only up to a rounding: (max - min) / n can
+  // land an ulp away. A loaded quantizer must reproduce the exported one bit for bit, so max (and,
+  // when the subtraction's rounding skips the needed difference, min) moves by the few ulps that
+  // make eq. (4) give the file's s exactly, keeping round(min / s), so that the offset (eq. (5))
+  // is the file's too (docs/differences.md). Entries without a usable scale stay as written.
+  constexpr int kMaxUlpsOfMax = 16, kMaxUlpsOfMin = 2;
+  const auto steps = static_cast<float>(grid.num_steps());
+  const auto moved = [](float value, int ulps) {
+    const float toward =
+        ulps > 0 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+    for (int i = 0; i < std::abs(ulps); ++i) value = std::nextafter(value, toward);
+    return value;
+  };
+  auto exact = std::make_pair(mins, maxs);
+  for (size_t i = 0; i < maxs.size(); ++i) {
+    const auto& entry = encodings[i];
+    if (!entry.contains("scale") || !entry.at("scale").is_number()) continue;
+    const auto scale = static_cast<float>(entry.at("scale").get<double>());
+    if (!std::isfinite(scale) || !(scale > 0) || (maxs[i] - mins[i]) / steps == scale) continue;
+    const float grid_min = std::nearbyint(mins[i] / scale);
+    bool found = false;
+    // Offsets in the order 0, +1, -1, +2, -2, ...: the nearest candidates first.
+    for (int a = 0; a <= 2 * kMaxUlpsOfMin && !found; ++a) {
+      const float min = moved(mins[i], a % 2 ? (a + 1) / 2 : -(a / 2));
+      if (std::nearbyint(min / scale) != grid_min) continue;
+      for (int b = 1; b <= 2 * kMaxUlpsOfMax && !found; ++b) {
+        const float max = moved(maxs[i], b % 2 ? (b + 1) / 2 : -(b / 2));
+        if ((max - min) / steps == scale) {
+          exact.first[i] = min;
+          exact.second[i] = max;
+          found = true;
+        }
+      }
+    }
+  }
+  return exact;
 }
 
 void AffineQuantizerBase::finish_clone_from(const AffineQuantizerBase& other) {

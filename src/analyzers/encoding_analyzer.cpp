@@ -6,23 +6,25 @@
 namespace quantsim {
 
 EncodingAnalyzer::EncodingAnalyzer(std::vector<int64_t> shape) : shape_(std::move(shape)) {
-  for (int64_t s : shape_) QS_CHECK_ARG(s >= 0, "analyzer shape must be non-negative, got ", s);
+  for (int64_t s : shape_) {
+    TORCH_CHECK_VALUE(s >= 0, "analyzer shape must be non-negative, got ", s);
+  }
 }
 
 std::pair<at::Tensor, at::Tensor> EncodingAnalyzer::compute_encodings(int64_t num_steps,
                                                                       bool symmetric) const {
-  QS_CHECK_ARG(num_steps >= 1, "`num_steps` must be >= 1, got ", num_steps);
+  TORCH_CHECK_VALUE(num_steps >= 1, "`num_steps` must be >= 1, got ", num_steps);
   const auto stats = accumulated_stats();
   if (!stats) {
-    throw StatisticsNotFoundError(
-        "no statistics to compute encodings from: run update_stats on at least one batch");
+    QS_THROW(StatisticsNotFoundError,
+             "no statistics to compute encodings from: run update_stats on at least one batch");
   }
   return compute_encodings_from_stats(*stats, num_steps, symmetric);
 }
 
 std::pair<at::Tensor, at::Tensor> EncodingAnalyzer::compute_dynamic_encodings(
     const at::Tensor& x, int64_t num_steps, bool symmetric) const {
-  QS_CHECK_ARG(num_steps >= 1, "`num_steps` must be >= 1, got ", num_steps);
+  TORCH_CHECK_VALUE(num_steps >= 1, "`num_steps` must be >= 1, got ", num_steps);
   return compute_encodings_from_stats(*collect_stats(x), num_steps, symmetric);
 }
 

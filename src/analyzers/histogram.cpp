@@ -1,5 +1,5 @@
-// Histogram observer (spec §2.3). The per-element passes over the data run in the statistics
-// kernels; everything here works on (H, num_bins) tensors, all histograms at once.
+// Histogram observer (docs/quantization.md §8.3). The per-element passes over the data run in the
+// statistics kernels; everything here works on (H, num_bins) tensors, all histograms at once.
 
 #include <quantsim/analyzers/histogram.h>
 #include <quantsim/errors.h>
@@ -27,13 +27,13 @@ at::Tensor as_float(const at::Tensor& x) {
 
 HistogramObserver::HistogramObserver(std::vector<int64_t> shape, int64_t num_bins)
     : shape_(std::move(shape)), num_bins_(num_bins) {
-  QS_CHECK_ARG(num_bins_ >= 1, "`num_bins` must be >= 1, got ", num_bins_);
+  TORCH_CHECK_VALUE(num_bins_ >= 1, "`num_bins` must be >= 1, got ", num_bins_);
 }
 
 int64_t HistogramObserver::num_histograms() const { return numel_of(shape_); }
 
 at::Tensor HistogramObserver::bin_edges(const at::Tensor& mn, const at::Tensor& mx) const {
-  // ±0.5 padding in the statistics' dtype, then float32, as the reference (spec §2.3, §8 item 2).
+  // ±0.5 padding in the statistics' dtype, then float32, as the reference does (eq. (S2)).
   const auto same = mn == mx;
   const auto lo = at::where(same, mn - 0.5, mn).to(at::kFloat);
   const auto hi = at::where(same, mx + 0.5, mx).to(at::kFloat);
@@ -57,9 +57,10 @@ std::shared_ptr<HistogramStatistics> HistogramObserver::collect_range(const at::
   const auto empty = at::isinf(mm.finite_min).reshape({-1});
   if (xd.numel() == 0 || empty.any().item<bool>()) {
     const int64_t first = xd.numel() == 0 ? 0 : empty.nonzero()[0][0].item<int64_t>();
-    QS_CHECK_ARG(false, "Input tensor cannot contain only infinite or only NaN values: histogram ",
-                 first, " of shape ", at::IntArrayRef(shape_), " has no finite value (input shape ",
-                 xd.sizes(), ")");
+    TORCH_CHECK_VALUE(false,
+                      "Input tensor cannot contain only infinite or only NaN values: histogram ",
+                      first, " of shape ", at::IntArrayRef(shape_),
+                      " has no finite value (input shape ", xd.sizes(), ")");
   }
   auto stats = std::make_shared<HistogramStatistics>();
   stats->min = mm.finite_min.reshape(shape_);

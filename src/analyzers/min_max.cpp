@@ -37,9 +37,9 @@ std::shared_ptr<const Statistics> MinMaxEncodingAnalyzer::collect_stats(const at
   const auto empty = (s.min > s.max).reshape({-1});
   if (empty.any().item<bool>()) {
     const auto first = empty.nonzero()[0][0].item<int64_t>();
-    QS_CHECK_ARG(false, "Input tensor cannot contain only NaN values: slice ", first,
-                 " of the min/max statistics of shape ", at::IntArrayRef(shape()),
-                 " holds no value other than NaN (input shape ", x.sizes(), ")");
+    TORCH_CHECK_VALUE(false, "Input tensor cannot contain only NaN values: slice ", first,
+                      " of the min/max statistics of shape ", at::IntArrayRef(shape()),
+                      " holds no value other than NaN (input shape ", x.sizes(), ")");
   }
   auto stats = std::make_shared<MinMaxStatistics>(s.min.reshape(shape()), s.max.reshape(shape()));
   stats->nan_count = s.nan_count;
@@ -62,12 +62,12 @@ std::shared_ptr<const Statistics> MinMaxEncodingAnalyzer::update_stats(const at:
 
 std::pair<at::Tensor, at::Tensor> MinMaxEncodingAnalyzer::compute_encodings_from_stats(
     const Statistics& stats, int64_t num_steps, bool symmetric) const {
-  QS_CHECK_ARG(num_steps >= 1, "`num_steps` must be >= 1, got ", num_steps);
+  TORCH_CHECK_VALUE(num_steps >= 1, "`num_steps` must be >= 1, got ", num_steps);
   const auto* s = dynamic_cast<const MinMaxStatistics*>(&stats);
   TORCH_CHECK(s != nullptr, "MinMaxEncodingAnalyzer needs MinMaxStatistics");
   constexpr double kEps = std::numeric_limits<float>::epsilon();  // 2^-23, as the reference
   const int64_t pos_steps = num_steps / 2, neg_steps = num_steps - num_steps / 2;
-  // Spec §2.2, in its op order.
+  // docs/quantization.md eq. (S1), in its op order.
   auto mn = at::minimum(s->min, at::zeros_like(s->min));  // zero is always representable
   auto mx = at::maximum(s->max, at::zeros_like(s->max));
   const auto adj = ((mx - mn) / num_steps < kEps).to(mn.scalar_type()) * kEps;

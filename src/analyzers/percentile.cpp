@@ -1,4 +1,4 @@
-// PercentileEncodingAnalyzer (spec §2.4), all histograms at once.
+// PercentileEncodingAnalyzer (docs/quantization.md §8.4), all histograms at once.
 
 #include <quantsim/analyzers/percentile.h>
 #include <quantsim/errors.h>
@@ -42,14 +42,14 @@ PercentileEncodingAnalyzer::PercentileEncodingAnalyzer(std::vector<int64_t> shap
 }
 
 void PercentileEncodingAnalyzer::set_percentile(double percentile) {
-  QS_CHECK_ARG(percentile >= 50 && percentile <= 100, "`percentile` must be within [50, 100], got ",
-               percentile);
+  TORCH_CHECK_VALUE(percentile >= 50 && percentile <= 100,
+                    "`percentile` must be within [50, 100], got ", percentile);
   percentile_ = percentile;
 }
 
 std::pair<at::Tensor, at::Tensor> PercentileEncodingAnalyzer::compute_encodings_from_stats(
     const Statistics& stats, int64_t num_steps, bool symmetric) const {
-  QS_CHECK_ARG(num_steps >= 1, "`num_steps` must be >= 1, got ", num_steps);
+  TORCH_CHECK_VALUE(num_steps >= 1, "`num_steps` must be >= 1, got ", num_steps);
   const auto& s = histogram_stats(stats);
   const int64_t B = num_bins();
   const auto& edges = s.bin_edges;
@@ -65,7 +65,7 @@ std::pair<at::Tensor, at::Tensor> PercentileEncodingAnalyzer::compute_encodings_
     const auto upper = total * percentile_ / 100;
     const auto lower = total * (1 - percentile_ / 100);
     // searchsorted (left): the first bin whose cumulative count reaches the threshold; its left
-    // edge is the range end (spec §8 item 2).
+    // edge is the range end (docs/quantization.md eq. (S5)).
     hi = edges.gather(1, at::searchsorted(cumulative, upper)).squeeze(1);
     lo = edges.gather(1, at::searchsorted(cumulative, lower)).squeeze(1);
   }

@@ -1,7 +1,7 @@
-// SqnrEncodingAnalyzer (spec §2.5): the candidate grids are built with tensor ops in float32 and
-// in the reference's op order; the noise of every candidate comes from the closed-form kernel
-// kernels::sqnr_noise_fused (O(levels) per candidate), whose reference is the per-bin float32
-// evaluation kernels::sqnr_noise_reference.
+// SqnrEncodingAnalyzer (docs/quantization.md §8.5): the candidate grids are built with tensor ops
+// in float32 and in the reference's op order; the noise of every candidate comes from the
+// closed-form kernel kernels::sqnr_noise_fused (O(levels) per candidate), whose reference is the
+// per-bin float32 evaluation kernels::sqnr_noise_reference.
 
 #include <quantsim/analyzers/sqnr.h>
 #include <quantsim/errors.h>
@@ -68,23 +68,23 @@ Candidates symmetric_candidates(const at::Tensor& min_v, const at::Tensor& max_v
 SqnrEncodingAnalyzer::SqnrEncodingAnalyzer(std::vector<int64_t> shape, SqnrOptions options)
     : HistogramEncodingAnalyzer(std::move(shape), options.num_bins()),
       options_(std::move(options)) {
-  QS_CHECK_ARG(options_.asymmetric_delta_candidates() >= 2,
-               "`asymmetric_delta_candidates` must be >= 2, got ",
-               options_.asymmetric_delta_candidates());
-  QS_CHECK_ARG(options_.symmetric_delta_candidates() >= 2,
-               "`symmetric_delta_candidates` must be >= 2, got ",
-               options_.symmetric_delta_candidates());
-  QS_CHECK_ARG(options_.offset_candidates() >= 3, "`offset_candidates` must be >= 3, got ",
-               options_.offset_candidates());
-  QS_CHECK_ARG(options_.max_parallelism() >= 1, "`max_parallelism` must be >= 1, got ",
-               options_.max_parallelism());
-  QS_CHECK_ARG(std::isfinite(options_.gamma()) && options_.gamma() >= 0,
-               "`gamma` must be finite and >= 0, got ", options_.gamma());
+  TORCH_CHECK_VALUE(options_.asymmetric_delta_candidates() >= 2,
+                    "`asymmetric_delta_candidates` must be >= 2, got ",
+                    options_.asymmetric_delta_candidates());
+  TORCH_CHECK_VALUE(options_.symmetric_delta_candidates() >= 2,
+                    "`symmetric_delta_candidates` must be >= 2, got ",
+                    options_.symmetric_delta_candidates());
+  TORCH_CHECK_VALUE(options_.offset_candidates() >= 3, "`offset_candidates` must be >= 3, got ",
+                    options_.offset_candidates());
+  TORCH_CHECK_VALUE(options_.max_parallelism() >= 1, "`max_parallelism` must be >= 1, got ",
+                    options_.max_parallelism());
+  TORCH_CHECK_VALUE(std::isfinite(options_.gamma()) && options_.gamma() >= 0,
+                    "`gamma` must be finite and >= 0, got ", options_.gamma());
 }
 
 std::pair<at::Tensor, at::Tensor> SqnrEncodingAnalyzer::compute_encodings_from_stats(
     const Statistics& stats, int64_t num_steps, bool symmetric) const {
-  QS_CHECK_ARG(num_steps >= 1, "`num_steps` must be >= 1, got ", num_steps);
+  TORCH_CHECK_VALUE(num_steps >= 1, "`num_steps` must be >= 1, got ", num_steps);
   const auto& s = histogram_stats(stats);
   const int64_t total = s.histogram.size(0), chunk = options_.max_parallelism();
   const auto all_min = s.min.reshape({-1}), all_max = s.max.reshape({-1});

@@ -6,10 +6,10 @@
 namespace quantsim::floating {
 
 void check_bits(int64_t exponent_bits, int64_t mantissa_bits) {
-  QS_CHECK_ARG(exponent_bits >= 1 && exponent_bits <= 8, "`exponent_bits` must be in [1, 8], got ",
-               exponent_bits);
-  QS_CHECK_ARG(mantissa_bits >= 0 && mantissa_bits <= 23,
-               "`mantissa_bits` must be in [0, 23], got ", mantissa_bits);
+  TORCH_CHECK_VALUE(exponent_bits >= 1 && exponent_bits <= 8,
+                    "`exponent_bits` must be in [1, 8], got ", exponent_bits);
+  TORCH_CHECK_VALUE(mantissa_bits >= 0 && mantissa_bits <= 23,
+                    "`mantissa_bits` must be in [0, 23], got ", mantissa_bits);
 }
 
 double maxval_ieee(int64_t exponent_bits, int64_t mantissa_bits) {
@@ -50,8 +50,8 @@ FloatFormat FloatFormat::from_name(const std::string& name) {
     format.bias = 15;
     format.maxval = 57344.0;
   } else {
-    QS_CHECK_ARG(false, "unknown float format \"", name,
-                 "\"; expected one of E4M3, E4M3FN, E5M2, float16, bfloat16");
+    TORCH_CHECK_VALUE(false, "unknown float format \"", name,
+                      "\"; expected one of E4M3, E4M3FN, E5M2, float16, bfloat16");
   }
   format.name = name;
   return format;

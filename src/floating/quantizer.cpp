@@ -16,8 +16,8 @@ FloatQuantizerOptions::FloatQuantizerOptions(int64_t exponent_bits, int64_t mant
 
 namespace {
 FloatFormat format_of(at::ScalarType dtype) {
-  QS_CHECK_ARG(dtype == at::kHalf || dtype == at::kBFloat16,
-               "float quantizers only support the dtypes float16 and bfloat16, got ", dtype);
+  TORCH_CHECK_VALUE(dtype == at::kHalf || dtype == at::kBFloat16,
+                    "float quantizers only support the dtypes float16 and bfloat16, got ", dtype);
   return FloatFormat::from_name(dtype == at::kHalf ? "float16" : "bfloat16");
 }
 }  // namespace
@@ -70,11 +70,13 @@ c10::optional<nlohmann::json> FloatQuantizeDequantizeImpl::get_legacy_encodings(
 }
 
 void FloatQuantizeDequantizeImpl::set_legacy_encodings(const nlohmann::json& encodings) {
-  QS_CHECK_ARG(encodings.is_array() && !encodings.empty() && encodings[0].is_object(),
-               "legacy encodings must be a non-empty list of dicts, got ", encodings.dump());
+  TORCH_CHECK_VALUE(encodings.is_array() && !encodings.empty() && encodings[0].is_object(),
+                    "legacy encodings must be a non-empty list of dicts, got ", encodings.dump());
   const auto& first = encodings[0];
-  QS_CHECK_ARG(first.contains("bitwidth") && first.at("bitwidth").is_number_integer(),
-               "legacy encoding [0] needs an integer \"bitwidth\", got ", first.dump());
+  TORCH_CHECK_INDEX(first.contains("bitwidth"),
+                    "legacy encoding [0] needs an integer \"bitwidth\", got ", first.dump());
+  TORCH_CHECK_VALUE(first.at("bitwidth").is_number_integer(),
+                    "legacy encoding [0] needs an integer \"bitwidth\", got ", first.dump());
   const auto bitwidth = first.at("bitwidth").get<int64_t>();
   TORCH_CHECK(bitwidth == 16,
               "FloatQuantizeDequantize can only import 16-bit legacy encodings, got bitwidth ",

@@ -1,15 +1,15 @@
 #pragma once
 
-// CPU kernels of the affine quantization ops (spec §1.2, §1.8), in two implementations:
+// CPU kernels of the affine ops (docs/quantization.md §2, §6), in two implementations:
 //
-//  * `*_reference`: composed torch ops that follow the spec line by line. NORMATIVE: every result
-//    of the fused kernels must equal it bit-exactly (element-wise outputs) or up to the order of a
-//    double-precision summation (the reduced scale/offset gradients).
+//  * `*_reference`: composed torch ops that follow the equations line by line. NORMATIVE: every
+//    result of the fused kernels must equal it bit-exactly (element-wise outputs) or up to the
+//    order of a double-precision summation (the reduced scale/offset gradients).
 //  * `*_fused`: one pass over memory, vectorised, multi-threaded with at::parallel_for.
 //
 // Shared preconditions (the ops layer establishes them): `x` (or `q`), `scale`, `offset` have the
-// same floating dtype (the internal dtype of §1.6); `x` is non-overlapping and dense; `scale` and
-// `offset` are contiguous, of one shape, and expandable to `x` (§1.3); `grid` is the clamp range.
+// same floating dtype (the internal dtype of §5); `x` is non-overlapping and dense; `scale` and
+// `offset` are contiguous, of one shape, and expandable to `x` (§3); `grid` is the clamp range.
 // Outputs have x's sizes and strides.
 
 #include <quantsim/affine/grid.h>
@@ -30,24 +30,24 @@ struct AffineGrads {
 /// Which of (input, scale, offset) need a gradient.
 using GradMask = std::array<bool, 3>;
 
-// q = clamp(round(x / s) - o, qmin, qmax)                                (§1.2 "Quantize")
+// q = clamp(round(x / s) - o, qmin, qmax)                                            eq. (1)
 at::Tensor quantize_fused(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& offset,
                           affine::Grid grid);
 at::Tensor quantize_reference(const at::Tensor& x, const at::Tensor& scale,
                               const at::Tensor& offset, affine::Grid grid);
 
-// x' = (q + o) * s                                                       (§1.2 "Dequantize")
+// x' = (q + o) * s                                                                   eq. (2)
 at::Tensor dequantize_fused(const at::Tensor& q, const at::Tensor& scale, const at::Tensor& offset);
 at::Tensor dequantize_reference(const at::Tensor& q, const at::Tensor& scale,
                                 const at::Tensor& offset);
 
-// x' = (clamp(round(x / s) - o, qmin, qmax) + o) * s                    (§1.2 "QuantizeDequantize")
+// x' = (clamp(round(x / s) - o, qmin, qmax) + o) * s                                eq. (3)
 at::Tensor quantize_dequantize_fused(const at::Tensor& x, const at::Tensor& scale,
                                      const at::Tensor& offset, affine::Grid grid);
 at::Tensor quantize_dequantize_reference(const at::Tensor& x, const at::Tensor& scale,
                                          const at::Tensor& offset, affine::Grid grid);
 
-// Backward formulas of §1.8, with the mask m = [qmin <= round(x/s) - o <= qmax] recomputed from x
+// Backward formulas (8)-(10), with the mask m = [qmin <= round(x/s) - o <= qmax] recomputed from x
 // (nothing is saved by the forward but its inputs). `grad` has x's sizes (any strides).
 AffineGrads quantize_backward_fused(const at::Tensor& grad, const at::Tensor& x,
                                     const at::Tensor& scale, const at::Tensor& offset,

@@ -2,9 +2,10 @@
 // compiler (AVX2 clone chosen at load time, see QS_VECTORIZE), multi-threaded with
 // at::parallel_for. Normative reference: kernels/affine_reference.cpp.
 //
-// Arithmetic is done in the internal dtype T with the op order of spec §1.2/§1.8; c10::Half and
-// c10::BFloat16 operators compute in float32 and round each result, as torch's CPU ops do. This
-// file is compiled with -ffp-contract=off: a fused multiply-add would change float32 results.
+// Arithmetic is done in the internal dtype T with the op order of docs/quantization.md §2 and §6;
+// c10::Half and c10::BFloat16 operators compute in float32 and round each result, as torch's CPU
+// ops do. This file is compiled with -ffp-contract=off: a fused multiply-add would change float32
+// results.
 
 #include "kernels/affine.h"
 #include "kernels/iteration.h"
@@ -60,7 +61,7 @@ struct QuantizeDequantizeOp {
   }
 };
 
-// ---- element-wise backward functions (§1.8): d(input), d(scale), d(offset) per element -----
+// ---- element-wise backward functions, eq. (8)-(10): d(input), d(scale), d(offset) per element --
 
 struct QuantizeGrad {
   template <typename T>

@@ -1,5 +1,5 @@
 // Reference implementations of the affine kernels: composed torch ops in the exact order of
-// spec §1.2 and §1.8. They are normative; the fused kernels are tested against them.
+// docs/quantization.md §2 and §6. They are normative; the fused kernels are tested against them.
 //
 // float16/bfloat16 internal dtypes are computed as torch computes them on CPU: each op in float32,
 // its result rounded to the reduced type (emulated here with explicit casts, because torch 1.13
@@ -22,7 +22,7 @@ struct Precision {
 };
 
 at::Tensor mask_of(const at::Tensor& x_rounded, affine::Grid grid, const Precision& p) {
-  // m = [qmin <= round(x/s) - o <= qmax], evaluated before clamping (§1.8)
+  // m = [qmin <= round(x/s) - o <= qmax], evaluated before clamping (eq. (8)-(10))
   return p.in(((x_rounded >= grid.qmin) & (x_rounded <= grid.qmax)).to(p.dtype));
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 
-// CPU kernels of calibration statistics (spec §2.2, §2.3), in two implementations:
+// CPU kernels of calibration statistics (docs/quantization.md §8), in two implementations:
 //  * `*_reference`: composed torch ops (one slice at a time where needed). NORMATIVE: the fused
 //    kernels must match it exactly (min/max bit-exact, histogram counts equal).
 //  * `*_fused`: one pass over memory, vectorised, multi-threaded, per-thread partial results.
@@ -39,15 +39,18 @@ at::Tensor histogram_fused(const at::Tensor& x, at::IntArrayRef param_sizes, con
 at::Tensor histogram_reference(const at::Tensor& x, at::IntArrayRef param_sizes,
                                const at::Tensor& lo, const at::Tensor& hi, int64_t num_bins);
 
-/// The merge of spec §2.3: the accumulated histograms `hist` ((H, B) float64, row h on
-/// [cmin[h], cmax[h]]) re-binned onto the union ranges [umin[h], umax[h]] and added to `add`
-/// ((H, B) float64, the new data's histograms on the union ranges). Rows whose range did not
+/// The merge of docs/quantization.md eq. (S4): the accumulated histograms `hist` ((H, B) float64,
+/// row h on [cmin[h], cmax[h]]) re-binned onto the union ranges [umin[h], umax[h]] and added to
+/// `add` ((H, B) float64, the new data's histograms on the union ranges). Rows whose range did not
 /// change are added unchanged. The re-binning follows the reference's arithmetic in the ranges'
-/// dtype (float32 counts for float32 ranges): source bin i starts at cmin + sw * i; it moves to
-/// destination bin di = min(trunc_int32((start - umin) / dw), B - 1), the share
-/// min(round((de - start) / sw * count), count) with de = umin + dw * (di + 1), and the rest to
-/// bin min(trunc_int32((start + dw - umin) / dw), B - 1). A zero-width source range moves each
-/// bin whole (docs/differences.md). `cmin`, `cmax`, `umin`, `umax`: (H,) of one floating dtype.
+/// dtype (float32 counts for float32 ranges). Source bin i, starting at start = cmin + sw * i:
+///
+///     di    = min(trunc_int32((start - umin) / dw), B - 1)
+///     share = min(round((umin + dw * (di + 1) - start) / sw * count), count)      -> bin di
+///     rest  = count - share         -> bin min(trunc_int32((start + dw - umin) / dw), B - 1)
+///
+/// A zero-width source range moves each bin whole (docs/differences.md). `cmin`, `cmax`, `umin`,
+/// `umax`: (H,) of one floating dtype.
 ///
 /// The fused kernel writes into `add` (contiguous float64, owned by the caller) and returns it,
 /// in one pass over the rows; it is bit-exact to the reference (the per-bin arithmetic is the
@@ -59,11 +62,14 @@ at::Tensor merge_histograms_reference(const at::Tensor& add, const at::Tensor& h
                                       const at::Tensor& cmin, const at::Tensor& cmax,
                                       const at::Tensor& umin, const at::Tensor& umax);
 
-/// Quantization noise of SQNR candidates (spec §2.5): for histogram h and candidate c,
+/// Quantization noise of SQNR candidates (docs/quantization.md eq. (S7)): for histogram h and
+/// candidate c,
 ///
-///     sum_j hist[h, j] * ((clamp(q_j, 0, n) + o) * delta - mid_j)^2 * (q_j < 0 || q_j > n ? gamma
-///     : 1) q_j = round_half_even(mid_j / delta - o),  mid_j = (edges[h, 0] + w / 2) + w * j, w =
-///     edges[h, 1] - edges[h, 0],  delta = deltas[h, c],  o = offsets[h, c]
+///     noise[h, c] = sum_j hist[h, j] * ((clamp(q_j, 0, n) + o) * delta - mid_j)^2
+///                                    * (q_j < 0 || q_j > n ? gamma : 1)
+///
+///     q_j = round_half_even(mid_j / delta - o),    mid_j = (edges[h, 0] + w / 2) + w * j,
+///     w = edges[h, 1] - edges[h, 0],    delta = deltas[h, c],    o = offsets[h, c]
 ///
 /// `hist`: (H, B) float32 counts; `edges`: (H, B + 1) float32; `deltas`: (H, C) float32 > 0;
 /// `offsets`: (H, C) float32 integers, or (1, 1) for one offset shared by all. Returns (H, C)

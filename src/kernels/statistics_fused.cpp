@@ -114,10 +114,10 @@ QS_VECTORIZE void min_max_range(const BroadcastLayout& layout, const T* x, Extre
 }
 
 // Bin of a value on [lo, hi] with `bins` equal bins: trunc((v - lo) / (hi - lo) * bins) in the
-// input's type, the right edge folded into the last bin; values below lo go to bin 0, above hi
-// to the last bin (the end-bin rule of spec §2.3). This is torch.histc's CPU arithmetic as
-// measured on torch 1.13 (it agrees on all random data and on 398 of 400 sweeps of values
-// within one ulp of a bin edge; see docs/differences.md).
+// input's type, the right edge folded into the last bin; values below lo go to bin 0, above hi to
+// the last bin (the end-bin rule of docs/quantization.md §8.3). This is torch.histc's CPU
+// arithmetic as measured on torch 1.13 (it agrees on all random data and on 398 of 400 sweeps of
+// values within one ulp of a bin edge; see docs/differences.md).
 template <typename T>
 inline int64_t bin_of(T v, T lo, T hi, int64_t bins) {
   if (v < lo) return 0;
@@ -201,7 +201,7 @@ QS_VECTORIZE void histogram_range(const BroadcastLayout& layout, const T* x, con
   }
 }
 
-// ---- Histogram merge (spec §2.3) ----------------------------------------------------------------
+// ---- Histogram merge (docs/quantization.md eq. (S4)) --------------------------------------------
 
 // trunc_int32((v - origin) / width) as torch converts (INT_MIN when out of range or NaN), then
 // capped to [0, bins - 1] as the reference's bin_index.
@@ -247,7 +247,7 @@ QS_VECTORIZE void merge_rows(double* add, const double* hist, const T* cmin, con
   }
 }
 
-// ---- SQNR candidate noise (spec §2.5) ----------------------------------------------------------
+// ---- SQNR candidate noise (docs/quantization.md eq. (S7)) ---------------------------------------
 
 // The reference's float32 level of a bin mid-point: round_half_even(mid / delta - offset).
 __attribute__((always_inline)) inline float sqnr_level(float mid, float delta, float offset) {

@@ -1,4 +1,5 @@
-// Reference implementations of the statistics kernels: torch ops, following spec §2.2/§2.3.
+// Reference implementations of the statistics kernels: torch ops, following
+// docs/quantization.md §8.2-§8.3.
 
 #include "kernels/statistics.h"
 

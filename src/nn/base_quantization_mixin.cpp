@@ -322,11 +322,11 @@ std::map<std::string, c10::optional<nlohmann::json>> BaseQuantizationMixin::expo
 void BaseQuantizationMixin::import_encodings(QuantizerSlotsImpl& slots,
                                              const nlohmann::json& encodings,
                                              const ImportOptions& options) {
-  QS_CHECK_ARG(encodings.is_object(), "encodings for ", slots.kind(),
-               " must be a JSON object keyed by slot, got ", encodings.dump());
+  TORCH_CHECK_VALUE(encodings.is_object(), "encodings for ", slots.kind(),
+                    " must be a JSON object keyed by slot, got ", encodings.dump());
   for (const auto& entry : encodings.items()) {
-    QS_CHECK_ARG(slots.contains(entry.key()), "encodings name slot \"", entry.key(),
-                 "\", which the module does not have");
+    TORCH_CHECK_INDEX(slots.contains(entry.key()), "encodings name slot \"", entry.key(),
+                      "\", which the module does not have");
   }
   // Validate every entry before changing any quantizer: a bad file changes nothing.
   for (const auto& key : slots.keys()) {
@@ -336,8 +336,8 @@ void BaseQuantizationMixin::import_encodings(QuantizerSlotsImpl& slots,
     TORCH_CHECK(quantizer || !options.strict(), "encodings given for the empty slot \"", key,
                 "\" (strict import)");
     const auto& entry = encodings.at(key);
-    QS_CHECK_ARG(entry.is_object() || entry.is_array(), "encodings[\"", key,
-                 "\"] must be a dict or a list of dicts, got ", entry.dump());
+    TORCH_CHECK_VALUE(entry.is_object() || entry.is_array(), "encodings[\"", key,
+                      "\"] must be a dict or a list of dicts, got ", entry.dump());
   }
   for (const auto& key : slots.keys()) {
     auto quantizer = slots.at(key);

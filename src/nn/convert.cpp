@@ -6,7 +6,6 @@
 
 #include <c10/util/Type.h>
 
-#include <stdexcept>
 #include <string>
 #include <typeinfo>
 #include <unordered_map>
@@ -61,7 +60,7 @@ class Converter {
  public:
   std::shared_ptr<torch::nn::Module> module(const std::shared_ptr<torch::nn::Module>& module,
                                             const std::string& path) {
-    QS_CHECK_ARG(module != nullptr, "convert: the module at ", quoted(path), " is null");
+    TORCH_CHECK_VALUE(module != nullptr, "convert: the module at ", quoted(path), " is null");
     const auto found = converted_.find(module.get());
     if (found != converted_.end()) return found->second;
     auto result = convert_new(module, path);
@@ -135,17 +134,17 @@ class Converter {
     }
     if (is_registered_float(*module)) return from_module(module);
     const auto name = type_name(*module);
-    QS_CHECK_ARG(!module->children().empty(), "convert: no quantized module is registered for ",
-                 quoted(path), " (", name, "). ", registration_hint(name));
+    TORCH_CHECK(!module->children().empty(), "convert: no quantized module is registered for ",
+                quoted(path), " (", name, "). ", registration_hint(name));
     if (const auto found = find_float_module(*module, path)) {
-      QS_CHECK_ARG(false, "convert: ", quoted(found->first), " (", type_name(*found->second),
-                   ") is a float module inside ", quoted(path), " (", name,
-                   "), a module convert cannot rebuild: its members are holders of their float "
-                   "types. Write ",
-                   name,
-                   " with quantsim::nn::drop_in (namespace nn = quantsim::nn::drop_in;), build it "
-                   "from Sequential/ModuleList/ModuleDict, or register a quantized class for it. ",
-                   registration_hint(name));
+      TORCH_CHECK(false, "convert: ", quoted(found->first), " (", type_name(*found->second),
+                  ") is a float module inside ", quoted(path), " (", name,
+                  "), a module convert cannot rebuild: its members are holders of their float "
+                  "types. Write ",
+                  name,
+                  " with quantsim::nn::drop_in (namespace nn = quantsim::nn::drop_in;), build it "
+                  "from Sequential/ModuleList/ModuleDict, or register a quantized class for it. ",
+                  registration_hint(name));
     }
     return module;  // a module of the user's, already quantized inside
   }
@@ -167,9 +166,8 @@ class Converter {
                                          const std::string& path) {
     try {
       return to_any_module(module);
-    } catch (const std::invalid_argument& error) {
-      throw std::invalid_argument("convert: " + quoted(path) +
-                                  " cannot stay in a Sequential: " + error.what());
+    } catch (const c10::TypeError& error) {
+      rethrow_with_prefix(error, "convert: " + quoted(path) + " cannot stay in a Sequential: ");
     }
   }
 
@@ -179,17 +177,17 @@ class Converter {
 }  // namespace
 
 torch::nn::Sequential convert(const torch::nn::Sequential& model) {
-  QS_CHECK_ARG(!model.is_empty(), "convert: the Sequential holder is empty (nullptr)");
+  TORCH_CHECK_VALUE(!model.is_empty(), "convert: the Sequential holder is empty (nullptr)");
   return torch::nn::Sequential(Converter().sequential(*model, ""));
 }
 
 torch::nn::ModuleList convert(const torch::nn::ModuleList& model) {
-  QS_CHECK_ARG(!model.is_empty(), "convert: the ModuleList holder is empty (nullptr)");
+  TORCH_CHECK_VALUE(!model.is_empty(), "convert: the ModuleList holder is empty (nullptr)");
   return torch::nn::ModuleList(Converter().module_list(*model, ""));
 }
 
 torch::nn::ModuleDict convert(const torch::nn::ModuleDict& model) {
-  QS_CHECK_ARG(!model.is_empty(), "convert: the ModuleDict holder is empty (nullptr)");
+  TORCH_CHECK_VALUE(!model.is_empty(), "convert: the ModuleDict holder is empty (nullptr)");
   return torch::nn::ModuleDict(Converter().module_dict(*model, ""));
 }
 

@@ -163,9 +163,9 @@ void SyncBatchNormImpl::pretty_print(std::ostream& stream) const {
 }
 
 at::Tensor SyncBatchNormImpl::forward(const at::Tensor& input) {
-  QS_CHECK_ARG(input.dim() >= 2, "SyncBatchNorm expected at least 2D input (got ", input.dim(),
-               "D input)");
-  QS_CHECK_ARG(input.size(1) > 0, "SyncBatchNorm number of input channels should be non-zero");
+  TORCH_CHECK_VALUE(input.dim() >= 2, "SyncBatchNorm expected at least 2D input (got ", input.dim(),
+                    "D input)");
+  TORCH_CHECK_VALUE(input.size(1) > 0, "SyncBatchNorm number of input channels should be non-zero");
   double average_factor = options.momentum().value_or(0.0);
   if (is_training() && options.track_running_stats()) {
     num_batches_tracked.add_(1);
@@ -179,9 +179,9 @@ at::Tensor SyncBatchNormImpl::forward(const at::Tensor& input) {
     // F.batch_norm's _verify_batch_size.
     int64_t values_per_channel = input.size(0);
     for (int64_t d = 2; d < input.dim(); ++d) values_per_channel *= input.size(d);
-    QS_CHECK_ARG(values_per_channel != 1,
-                 "Expected more than 1 value per channel when training, got input size ",
-                 input.sizes());
+    TORCH_CHECK_VALUE(values_per_channel != 1,
+                      "Expected more than 1 value per channel when training, got input size ",
+                      input.sizes());
   }
   return at::batch_norm(input, weight, bias, running_mean, running_var, batch_statistics,
                         average_factor, options.eps(), at::globalContext().userEnabledCuDNN());
@@ -250,12 +250,13 @@ at::Tensor GaussianNLLLossImpl::forward(const at::Tensor& input, const at::Tenso
       // Homoscedastic: one variance per row, broadcast over the last dimension.
       v = var.unsqueeze(-1);
     } else {
-      QS_CHECK_ARG(input.dim() > 0 && var.dim() == input.dim() &&
-                       var.sizes().slice(0, var.dim() - 1) == leading && var.size(-1) == 1,
-                   "var is of incorrect size: ", var.sizes(), " for input of size ", input.sizes());
+      TORCH_CHECK_VALUE(input.dim() > 0 && var.dim() == input.dim() &&
+                            var.sizes().slice(0, var.dim() - 1) == leading && var.size(-1) == 1,
+                        "var is of incorrect size: ", var.sizes(), " for input of size ",
+                        input.sizes());
     }
   }
-  QS_CHECK_ARG(!(v < 0).any().item<bool>(), "var has negative entry/entries");
+  TORCH_CHECK_VALUE(!(v < 0).any().item<bool>(), "var has negative entry/entries");
   v = v.clone();
   {
     // Clamped outside autograd, as PyTorch does: the gradient reaches var as if unclamped.

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <sstream>
-#include <stdexcept>
 
 namespace quantsim::nn {
 
@@ -27,12 +26,16 @@ QuantizerSlotsImpl::QuantizerSlotsImpl(std::string kind, std::vector<std::string
       keys_(std::move(keys)),
       slots_(keys_.size()) {}
 
-QuantizerSlot QuantizerSlotsImpl::operator[](int64_t index) {
-  if (index < 0 || static_cast<size_t>(index) >= keys_.size()) {
-    throw std::out_of_range(c10::str(kind_, "[", index, "]: the module has ", keys_.size(), " slot",
-                                     keys_.size() == 1 ? "" : "s"));
-  }
+QuantizerSlot QuantizerSlotsImpl::slot_at(uint64_t index) {
+  TORCH_CHECK_INDEX(index < keys_.size(), kind_, "[", index, "]: the module has ", keys_.size(),
+                    " slot", keys_.size() == 1 ? "" : "s");
   return QuantizerSlot(this, keys_[index]);
+}
+
+std::shared_ptr<QuantizerBase> QuantizerSlotsImpl::at(size_t index) const {
+  TORCH_CHECK_INDEX(index < keys_.size(), kind_, "[", index, "]: the module has ", keys_.size(),
+                    " slot", keys_.size() == 1 ? "" : "s");
+  return at(keys_[index]);
 }
 
 QuantizerSlot QuantizerSlotsImpl::operator[](const std::string& key) {
@@ -48,8 +51,8 @@ const std::string& QuantizerSlotsImpl::checked_key(const std::string& key) const
   if (found == keys_.end()) {
     std::ostringstream names;
     for (size_t i = 0; i < keys_.size(); ++i) names << (i ? ", " : "") << '"' << keys_[i] << '"';
-    throw std::out_of_range(
-        c10::str(kind_, "[\"", key, "\"]: no such slot; the slots are {", names.str(), "}"));
+    TORCH_CHECK_INDEX(false, kind_, "[\"", key, "\"]: no such slot; the slots are {", names.str(),
+                      "}");
   }
   return *found;
 }

@@ -55,7 +55,7 @@ void register_any_module_factory(std::type_index quantized_type, AnyModuleFactor
 }
 
 torch::nn::AnyModule to_any_module(const std::shared_ptr<torch::nn::Module>& module) {
-  QS_CHECK_ARG(module != nullptr, "to_any_module: the module is null");
+  TORCH_CHECK_VALUE(module != nullptr, "to_any_module: the module is null");
   ensure_builtins();
   AnyModuleFactory factory;
   {
@@ -63,10 +63,10 @@ torch::nn::AnyModule to_any_module(const std::shared_ptr<torch::nn::Module>& mod
     const auto found = any_module_factories().find(std::type_index(typeid(*module)));
     if (found != any_module_factories().end()) factory = found->second;
   }
-  QS_CHECK_ARG(factory, "to_any_module: ", c10::demangle(typeid(*module).name()),
-               " is not a quantized module type registered with "
-               "quantsim::nn::register_quantized_module, so its static type is unknown here; "
-               "wrap it yourself with torch::nn::AnyModule(std::shared_ptr<ItsType>)");
+  TORCH_CHECK_TYPE(factory, "to_any_module: ", c10::demangle(typeid(*module).name()),
+                   " is not a quantized module type registered with "
+                   "quantsim::nn::register_quantized_module, so its static type is unknown here; "
+                   "wrap it yourself with torch::nn::AnyModule(std::shared_ptr<ItsType>)");
   return factory(module);
 }
 
@@ -82,7 +82,7 @@ std::string registration_hint(const std::string& type_name) {
 }
 
 std::shared_ptr<torch::nn::Module> from_module(const std::shared_ptr<torch::nn::Module>& module) {
-  QS_CHECK_ARG(module != nullptr, "from_module: the module is null");
+  TORCH_CHECK_VALUE(module != nullptr, "from_module: the module is null");
   const auto type_name = c10::demangle(typeid(*module).name());
   TORCH_CHECK(dynamic_cast<const BaseQuantizationMixin*>(module.get()) == nullptr,
               "from_module: ", type_name, " is already a quantized module");

@@ -1,3 +1,4 @@
+#include <quantsim/errors.h>
 #include <quantsim/sim/atomic_file.h>
 
 #include <fcntl.h>
@@ -10,7 +11,6 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
-#include <stdexcept>
 #include <streambuf>
 
 namespace quantsim {
@@ -19,8 +19,7 @@ namespace {
 std::string system_error_text(int error) { return std::strerror(error); }
 
 [[noreturn]] void fail(const std::string& path, const std::string& what, int error) {
-  throw std::runtime_error("writing '" + path + "' failed: " + what + ": " +
-                           system_error_text(error));
+  QS_THROW(c10::Error, "writing '", path, "' failed: ", what, ": ", system_error_text(error));
 }
 
 /// An output buffer writing straight to a file descriptor, so that the file can be fsync'ed

@@ -1,9 +1,10 @@
+#include <quantsim/errors.h>
 #include <quantsim/sim/config.h>
+#include <quantsim/sim/module_facts.h>
 
 #include <fstream>
 #include <initializer_list>
 #include <sstream>
-#include <stdexcept>
 
 namespace quantsim {
 namespace {
@@ -12,7 +13,7 @@ using Json = nlohmann::json;
 
 [[noreturn]] void fail(const std::string& source, const std::string& path,
                        const std::string& message) {
-  throw std::invalid_argument(source + ": `" + path + "` " + message);
+  QS_THROW(c10::ValueError, source, ": `", path, "` ", message);
 }
 
 std::string join(const std::string& path, const std::string& key) {
@@ -171,7 +172,7 @@ QuantsimConfig QuantsimConfig::parse(const Json& config, const std::string& sour
     }
     if (defaults.contains("strict_symmetric") &&
         parse_bool(defaults["strict_symmetric"], source, "defaults.strict_symmetric")) {
-      // Strict-symmetric grids have no bitwidth and cannot be exported (spec §8 item 7).
+      // Strict-symmetric grids have no bitwidth and cannot be exported (docs/quantization.md §1).
       fail(source, "defaults.strict_symmetric", "\"True\" is not supported");
     }
     if (defaults.contains("unsigned_symmetric")) {
@@ -231,13 +232,12 @@ QuantsimConfig QuantsimConfig::parse(const Json& config, const std::string& sour
 
 QuantsimConfig QuantsimConfig::from_file(const std::string& path) {
   std::ifstream file(path);
-  if (!file) throw std::invalid_argument("cannot open quantsim config file " + path);
+  TORCH_CHECK(file, "cannot open quantsim config file ", path);
   Json config;
   try {
     config = Json::parse(file);
   } catch (const Json::parse_error& error) {
-    throw std::invalid_argument("quantsim config file " + path +
-                                " is not valid JSON: " + error.what());
+    TORCH_CHECK_VALUE(false, "quantsim config file ", path, " is not valid JSON: ", error.what());
   }
   return parse(config, path);
 }
@@ -300,71 +300,6 @@ ParamConfig QuantsimConfig::param(const std::string& type, const std::string& na
     override_with(result, it->second);
   }
   return result;
-}
-
-std::string onnx_op_type(const std::string& module_class) {
-  // The op types torch.onnx exports these modules to, as the reference's configs name them.
-  static const std::map<std::string, std::string> kOnnx = {
-      {"Conv1d", "Conv"},
-      {"Conv2d", "Conv"},
-      {"Conv3d", "Conv"},
-      {"ConvTranspose1d", "ConvTranspose"},
-      {"ConvTranspose2d", "ConvTranspose"},
-      {"ConvTranspose3d", "ConvTranspose"},
-      {"Linear", "Gemm"},
-      {"Bilinear", "Gemm"},
-      {"ReLU", "Relu"},
-      {"ReLU6", "Clip"},
-      {"Hardtanh", "Clip"},
-      {"PReLU", "PRelu"},
-      {"LeakyReLU", "LeakyRelu"},
-      {"ELU", "Elu"},
-      {"SELU", "Selu"},
-      {"CELU", "Celu"},
-      {"GELU", "Gelu"},
-      {"Sigmoid", "Sigmoid"},
-      {"Hardsigmoid", "HardSigmoid"},
-      {"Hardswish", "HardSwish"},
-      {"Tanh", "Tanh"},
-      {"Softmax", "Softmax"},
-      {"LogSoftmax", "LogSoftmax"},
-      {"Softplus", "Softplus"},
-      {"Softsign", "Softsign"},
-      {"BatchNorm1d", "BatchNormalization"},
-      {"BatchNorm2d", "BatchNormalization"},
-      {"BatchNorm3d", "BatchNormalization"},
-      {"SyncBatchNorm", "BatchNormalization"},
-      {"InstanceNorm1d", "InstanceNormalization"},
-      {"InstanceNorm2d", "InstanceNormalization"},
-      {"InstanceNorm3d", "InstanceNormalization"},
-      {"LayerNorm", "LayerNormalization"},
-      {"GroupNorm", "GroupNormalization"},
-      {"MaxPool1d", "MaxPool"},
-      {"MaxPool2d", "MaxPool"},
-      {"MaxPool3d", "MaxPool"},
-      {"AvgPool1d", "AveragePool"},
-      {"AvgPool2d", "AveragePool"},
-      {"AvgPool3d", "AveragePool"},
-      {"Flatten", "Flatten"},
-      {"Dropout", "Dropout"},
-      {"Embedding", "Gather"},
-      {"Add", "Add"},
-      {"Subtract", "Sub"},
-      {"Multiply", "Mul"},
-      {"Divide", "Div"},
-      {"MatMul", "MatMul"},
-      {"Concat", "Concat"},
-      {"Reshape", "Reshape"},
-      {"Permute", "Transpose"},
-      {"Mean", "ReduceMean"},
-      {"Sum", "ReduceSum"},
-      {"Pow", "Pow"},
-      {"Exponential", "Exp"},
-      {"Sqrt", "Sqrt"},
-      {"Erf", "Erf"},
-  };
-  auto it = kOnnx.find(module_class);
-  return it == kOnnx.end() ? std::string() : it->second;
 }
 
 }  // namespace quantsim

@@ -16,7 +16,6 @@
 #include <map>
 #include <set>
 #include <sstream>
-#include <stdexcept>
 
 namespace quantsim {
 namespace {
@@ -131,9 +130,9 @@ json int_entry(const std::string& name, const json& legacy, const char* enc_type
           {"offset", std::move(offset)}};
 }
 
-/// The single number the 1.0.0 layout keeps of a block size (spec §6): -1 entries made concrete
-/// from the parameter's shape (input dim / scale dim), then the first entry that is not 1, else
-/// the second.
+/// The single number the 1.0.0 layout keeps of a block size (docs/simulation.md §7.5): -1 entries
+/// made concrete from the parameter's shape (input dim / scale dim), then the first entry that is
+/// not 1, else the second.
 int64_t export_block_size(const affine::AffineQuantizerBase& quantizer, const at::Tensor& param,
                           const std::string& name) {
   const auto& shape = quantizer.shape();
@@ -188,9 +187,9 @@ json param_entry_1_0_0(const ParamRecord& record) {
 
 json activation_entry_1_0_0(const ActivationRecord& record) {
   const auto name = record.tensor_name();
-  QS_CHECK_ARG(record.legacy.size() == 1, "the activation quantizer of ", name, " has ",
-               record.legacy.size(),
-               " channels; the 1.0.0 encodings format holds per-tensor activations only");
+  TORCH_CHECK_VALUE(record.legacy.size() == 1, "the activation quantizer of ", name, " has ",
+                    record.legacy.size(),
+                    " channels; the 1.0.0 encodings format holds per-tensor activations only");
   if (is_float(record.legacy)) return float_entry(name, record.legacy);
   return int_entry(name, record.legacy, "PER_TENSOR");
 }
@@ -203,17 +202,15 @@ std::string dump(const json& j) {
 
 // ---- load -------------------------------------------------------------------------------------
 
-/// Rethrows the exception being handled with `prefix` before its message, keeping its kind:
-/// std::invalid_argument stays one, anything else becomes std::runtime_error.
+/// Rethrows the exception being handled with `prefix` before its message, keeping its kind: a
+/// c10::ValueError stays one (rethrow_with_prefix), any other exception becomes a c10::Error.
 [[noreturn]] void rethrow_prefixed(const std::string& prefix) {
   try {
     throw;
-  } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(prefix + e.what());
   } catch (const c10::Error& e) {
-    throw std::runtime_error(prefix + e.what_without_backtrace());
+    rethrow_with_prefix(e, prefix);
   } catch (const std::exception& e) {
-    throw std::runtime_error(prefix + e.what());
+    QS_THROW(c10::Error, prefix, e.what());
   }
 }
 
@@ -233,15 +230,13 @@ bool check_entry(const nn::QuantizerSlotsImpl& slots, const std::string& key, co
   if (entry.is_null()) return false;
   const auto quantizer = slots.at(key);
   if (!quantizer) {
-    if (options.strict()) {
-      throw std::runtime_error(label + ": the " + slots.kind() + " slot " + quoted(key) +
-                               " is empty (strict load; pass strict=false to skip it)");
-    }
+    TORCH_CHECK(!options.strict(), label, ": the ", slots.kind(), " slot ", quoted(key),
+                " is empty (strict load; pass strict=false to skip it)");
     return false;
   }
-  QS_CHECK_ARG(entry.is_object() || entry.is_array(), label,
-               ": expected a legacy encoding dict or a list of them, got ", type_of(entry), " ",
-               entry.dump());
+  TORCH_CHECK_VALUE(entry.is_object() || entry.is_array(), label,
+                    ": expected a legacy encoding dict or a list of them, got ", type_of(entry),
+                    " ", entry.dump());
   if (!quantizer->overwrite_allowed()) return true;  // the import skips it
   std::shared_ptr<QuantizerBase> copy;
   try {
@@ -263,16 +258,15 @@ bool check_entry(const nn::QuantizerSlotsImpl& slots, const std::string& key, co
 /// The slot entries of `direction` ("input"/"output") of one module, checked.
 json plan_activation_slots(const nn::QuantizerSlotsImpl& slots, const json& entries,
                            const std::string& label, const LoadOptions& options) {
-  QS_CHECK_ARG(entries.is_object(), label, ": expected an object keyed by slot (\"0\", ...), got ",
-               type_of(entries), " ", entries.dump());
+  TORCH_CHECK_VALUE(entries.is_object(), label,
+                    ": expected an object keyed by slot (\"0\", ...), got ", type_of(entries), " ",
+                    entries.dump());
   json kept = json::object();
   for (const auto& [key, entry] : entries.items()) {
     const auto entry_label = label + "[" + quoted(key) + "]";
     if (!slots.contains(key)) {
-      if (options.strict()) {
-        throw std::runtime_error(entry_label + ": the module has no such " + slots.kind() +
-                                 " slot (it has " + std::to_string(slots.size()) + ")");
-      }
+      TORCH_CHECK(!options.strict(), entry_label, ": the module has no such ", slots.kind(),
+                  " slot (it has ", slots.size(), ")");
       continue;
     }
     if (check_entry(slots, key, entry, entry_label, options)) kept[key] = entry;
@@ -282,21 +276,23 @@ json plan_activation_slots(const nn::QuantizerSlotsImpl& slots, const json& entr
 
 void load_encodings_checked(torch::nn::Module& model, const json& encodings,
                             const LoadOptions& options) {
-  QS_CHECK_ARG(encodings.is_object(),
-               "expected a JSON object with \"activation_encodings\" and/or \"param_encodings\" "
-               "(the _torch.encodings layout), got ",
-               type_of(encodings));
+  TORCH_CHECK_VALUE(
+      encodings.is_object(),
+      "expected a JSON object with \"activation_encodings\" and/or \"param_encodings\" "
+      "(the _torch.encodings layout), got ",
+      type_of(encodings));
   const bool has_activations = encodings.contains("activation_encodings");
   const bool has_params = encodings.contains("param_encodings");
-  QS_CHECK_ARG(has_activations || has_params,
-               "the encodings have neither \"activation_encodings\" nor \"param_encodings\"");
+  TORCH_CHECK_VALUE(has_activations || has_params,
+                    "the encodings have neither \"activation_encodings\" nor \"param_encodings\"");
   for (const char* section : {"activation_encodings", "param_encodings"}) {
     if (!encodings.contains(section)) continue;
     const auto& value = encodings.at(section);
-    QS_CHECK_ARG(!value.is_array(), section,
-                 " is a list: this is the 1.0.0 <prefix>.encodings layout; load_encodings reads "
-                 "the <prefix>_torch.encodings file");
-    QS_CHECK_ARG(value.is_object(), section, " must be an object, got ", type_of(value));
+    TORCH_CHECK_VALUE(
+        !value.is_array(), section,
+        " is a list: this is the 1.0.0 <prefix>.encodings layout; load_encodings reads "
+        "the <prefix>_torch.encodings file");
+    TORCH_CHECK_VALUE(value.is_object(), section, " must be an object, got ", type_of(value));
   }
 
   const auto modules = quantized_modules(model);
@@ -316,13 +312,13 @@ void load_encodings_checked(torch::nn::Module& model, const json& encodings,
       const auto label = "activation_encodings[" + quoted(name) + "]";
       const auto it = by_name.find(name);
       if (it == by_name.end()) {
-        if (!options.strict()) continue;
-        throw std::runtime_error(label + ": the model has no quantized module named " +
-                                 quoted(name) + " (strict load; pass strict=false to skip it)");
+        TORCH_CHECK(!options.strict(), label, ": the model has no quantized module named ",
+                    quoted(name), " (strict load; pass strict=false to skip it)");
+        continue;
       }
-      QS_CHECK_ARG(directions.is_object(), label,
-                   ": expected an object with \"input\" and/or \"output\", got ",
-                   type_of(directions), " ", directions.dump());
+      TORCH_CHECK_VALUE(directions.is_object(), label,
+                        ": expected an object with \"input\" and/or \"output\", got ",
+                        type_of(directions), " ", directions.dump());
       auto* module = modules[it->second].module;
       for (const auto& [direction, entries] : directions.items()) {
         const auto direction_label = label + "[" + quoted(direction) + "]";
@@ -333,9 +329,9 @@ void load_encodings_checked(torch::nn::Module& model, const json& encodings,
         } else if (direction == "output") {
           plan.outputs =
               plan_activation_slots(*module->output_quantizers, entries, direction_label, options);
-        } else if (options.strict()) {
-          throw std::runtime_error(direction_label +
-                                   ": unknown direction (expected \"input\" or \"output\")");
+        } else {
+          TORCH_CHECK(!options.strict(), direction_label,
+                      ": unknown direction (expected \"input\" or \"output\")");
         }
       }
     }
@@ -345,9 +341,9 @@ void load_encodings_checked(torch::nn::Module& model, const json& encodings,
       const auto label = "param_encodings[" + quoted(name) + "]";
       const auto it = by_param.find(name);
       if (it == by_param.end()) {
-        if (!options.strict()) continue;
-        throw std::runtime_error(label + ": no quantized module of the model has a parameter " +
-                                 quoted(name) + " (strict load; pass strict=false to skip it)");
+        TORCH_CHECK(!options.strict(), label, ": no quantized module of the model has a parameter ",
+                    quoted(name), " (strict load; pass strict=false to skip it)");
+        continue;
       }
       const auto& [index, key] = it->second;
       if (check_entry(*modules[index].module->param_quantizers, key, entry, label, options)) {
@@ -432,7 +428,7 @@ std::string first_mismatch(torch::serialize::InputArchive& expected,
 EncodingVersion encoding_version_from_string(const std::string& version) {
   if (version == "0.6.1") return EncodingVersion::k0_6_1;
   if (version == "1.0.0") return EncodingVersion::k1_0_0;
-  throw std::invalid_argument("encoding version " + quoted(version) +
+  TORCH_CHECK_NOT_IMPLEMENTED(false, "encoding version ", quoted(version),
                               " is not supported; expected \"0.6.1\" or \"1.0.0\"");
 }
 
@@ -481,18 +477,16 @@ json encodings(const torch::nn::Module& model, const ExportOptions& options) {
 
 void export_encodings(const torch::nn::Module& model, const std::string& dir,
                       const std::string& prefix, const ExportOptions& options) {
-  QS_CHECK_ARG(!prefix.empty() && prefix.find('/') == std::string::npos,
-               "export_encodings: `prefix` must be a non-empty file name prefix, got ",
-               quoted(prefix));
+  TORCH_CHECK_VALUE(!prefix.empty() && prefix.find('/') == std::string::npos,
+                    "export_encodings: `prefix` must be a non-empty file name prefix, got ",
+                    quoted(prefix));
   // Both contents first: an export that cannot be computed writes nothing.
   const auto encodings_text = dump(encodings(model, options));
   const auto torch_text = dump(torch_encodings(model, options));
   std::error_code error;
   std::filesystem::create_directories(dir, error);
-  if (error) {
-    throw std::runtime_error("export_encodings: cannot create the directory " + quoted(dir) + ": " +
-                             error.message());
-  }
+  TORCH_CHECK(!error, "export_encodings: cannot create the directory ", quoted(dir), ": ",
+              error.message());
   const auto base = std::filesystem::path(dir) / prefix;
   write_files_atomically(
       {{base.string() + ".encodings", [&](std::ostream& os) { os << encodings_text; }},
@@ -511,12 +505,12 @@ void load_encodings(torch::nn::Module& model, const json& torch_encodings,
 void load_encodings(torch::nn::Module& model, const std::string& path, const LoadOptions& options) {
   const std::string where = "load_encodings: " + quoted(path) + ": ";
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(where + "cannot open the file: " + std::strerror(errno));
+  TORCH_CHECK(in, where, "cannot open the file: ", std::strerror(errno));
   json encodings;
   try {
     encodings = json::parse(in);
   } catch (const json::parse_error& e) {
-    throw std::invalid_argument(where + "malformed JSON: " + e.what());
+    TORCH_CHECK_VALUE(false, where, "malformed JSON: ", e.what());
   }
   try {
     load_encodings_checked(model, encodings, options);
@@ -535,13 +529,13 @@ void load_state(torch::nn::Module& model, const std::string& path) {
   const std::string where = "load_state: " + quoted(path) + ": ";
   {
     std::ifstream probe(path, std::ios::binary);
-    if (!probe) throw std::runtime_error(where + "cannot open the file: " + std::strerror(errno));
+    TORCH_CHECK(probe, where, "cannot open the file: ", std::strerror(errno));
   }
   torch::serialize::InputArchive file;
   try {
     file.load_from(path);
   } catch (const c10::Error& e) {
-    throw std::runtime_error(where + "not a saved state: " + e.what_without_backtrace());
+    rethrow_with_prefix(e, where + "not a saved state: ");
   }
   // The model's own state: what the file must look like, and what to restore should the load
   // fail halfway.
@@ -554,10 +548,8 @@ void load_state(torch::nn::Module& model, const std::string& path) {
   }
   snapshot.load_from(snapshot_bytes);
   const auto mismatch = first_mismatch(snapshot, file, "");
-  if (!mismatch.empty()) {
-    throw std::runtime_error(where +
-                             "does not match the model (saved from another model?): " + mismatch);
-  }
+  TORCH_CHECK(mismatch.empty(), where,
+              "does not match the model (saved from another model?): ", mismatch);
   try {
     model.load(file);
   } catch (...) {

@@ -3,17 +3,18 @@
 #include <quantsim/affine/quantizer.h>
 #include <quantsim/analyzers/percentile.h>
 #include <quantsim/analyzers/sqnr.h>
+#include <quantsim/errors.h>
 #include <quantsim/nn/base_quantization_mixin.h>
 #include <quantsim/nn/calibration.h>
 #include <quantsim/nn/fake_quantization_mixin.h>
 #include <quantsim/nn/forward_recorder.h>
+#include <quantsim/sim/module_facts.h>
 
 #include <ATen/core/grad_mode.h>
 
 #include <algorithm>
 #include <map>
 #include <set>
-#include <stdexcept>
 #include <unordered_map>
 
 namespace quantsim {
@@ -118,16 +119,14 @@ QuantScheme quant_scheme_from_string(const std::string& name) {
   }
   std::string known;
   for (const auto& entry : kSchemes) known += std::string(known.empty() ? "" : ", ") + entry.name;
-  throw std::invalid_argument("unknown quant scheme \"" + name + "\" (expected one of: " + known +
-                              ")");
+  QS_THROW(c10::ValueError, "unknown quant scheme \"", name, "\" (expected one of: ", known, ")");
 }
 
 std::string to_string(QuantScheme scheme) {
   for (const auto& entry : kSchemes) {
     if (scheme == entry.scheme) return entry.name;
   }
-  throw std::invalid_argument("invalid QuantScheme value " +
-                              std::to_string(static_cast<int>(scheme)));
+  QS_THROW(c10::ValueError, "invalid QuantScheme value ", static_cast<int>(scheme));
 }
 
 QuantizationSimModel::QuantizationSimModel(std::shared_ptr<torch::nn::Module> model,
@@ -139,10 +138,8 @@ QuantizationSimModel::QuantizationSimModel(std::shared_ptr<torch::nn::Module> mo
       {"default_param_bw", options_.default_param_bw()},
       {"default_output_bw", options_.default_output_bw()}};
   for (const auto& [what, bitwidth] : bitwidths) {
-    if (bitwidth < 1 || bitwidth > 32) {
-      throw std::invalid_argument(std::string("QuantizationSimModel: `") + what +
-                                  "` must be in [1, 32], got " + std::to_string(bitwidth));
-    }
+    TORCH_CHECK_VALUE(bitwidth >= 1 && bitwidth <= 32, "QuantizationSimModel: `", what,
+                      "` must be in [1, 32], got ", bitwidth);
   }
   for (const auto& item : model_->named_modules("", /*include_self=*/true)) {
     auto* module = dynamic_cast<BaseQuantizationMixin*>(item.value().get());
@@ -192,41 +189,45 @@ void QuantizationSimModel::record(const std::function<void()>& sample_forward) {
 }
 
 void QuantizationSimModel::configure() {
-  const auto& config = options_.config();
-  const bool post_training = is_post_training(options_.quant_scheme());
+  const auto fused = fused_by_supergroups();
+  for (const auto& entry : modules_) {
+    configure_activations(entry, fused.count(entry.module) != 0);
+    configure_params(entry);
+  }
+}
 
-  auto make_quantizer = [&](std::vector<int64_t> shape, int64_t bitwidth, bool symmetric,
-                            const c10::optional<std::pair<double, double>>& constraints) {
-    std::shared_ptr<EncodingAnalyzer> analyzer;
-    switch (options_.quant_scheme()) {
-      case QuantScheme::kPostTrainingPercentile:
-        analyzer = std::make_shared<PercentileEncodingAnalyzer>(shape, 2048, options_.percentile());
-        break;
-      case QuantScheme::kPostTrainingTfEnhanced:
-      case QuantScheme::kTrainingRangeLearningWithTfEnhancedInit:
-        analyzer = std::make_shared<SqnrEncodingAnalyzer>(shape);
-        break;
-      default:
-        break;  // MinMax, the quantizer's default
-    }
-    affine::QuantizeDequantize quantizer(
-        affine::QuantizerOptions(shape, bitwidth, symmetric).encoding_analyzer(analyzer));
-    if (constraints) {
-      quantizer->set_range(constraints->first, constraints->second);
-      quantizer->allow_overwrite(false);
-      freeze_range(*quantizer);
-    } else if (post_training) {
-      freeze_range(*quantizer);
-    }
-    return std::static_pointer_cast<QuantizerBase>(quantizer.ptr());
-  };
+std::shared_ptr<QuantizerBase> QuantizationSimModel::make_quantizer(
+    std::vector<int64_t> shape, int64_t bitwidth, bool symmetric,
+    const c10::optional<std::pair<double, double>>& constraints) const {
+  std::shared_ptr<EncodingAnalyzer> analyzer;
+  switch (options_.quant_scheme()) {
+    case QuantScheme::kPostTrainingPercentile:
+      analyzer = std::make_shared<PercentileEncodingAnalyzer>(shape, 2048, options_.percentile());
+      break;
+    case QuantScheme::kPostTrainingTfEnhanced:
+    case QuantScheme::kTrainingRangeLearningWithTfEnhancedInit:
+      analyzer = std::make_shared<SqnrEncodingAnalyzer>(shape);
+      break;
+    default:
+      break;  // MinMax, the quantizer's default
+  }
+  affine::QuantizeDequantize quantizer(
+      affine::QuantizerOptions(shape, bitwidth, symmetric).encoding_analyzer(analyzer));
+  if (constraints) {
+    quantizer->set_range(constraints->first, constraints->second);
+    quantizer->allow_overwrite(false);
+    freeze_range(*quantizer);
+  } else if (is_post_training(options_.quant_scheme())) {
+    freeze_range(*quantizer);
+  }
+  return std::static_pointer_cast<QuantizerBase>(quantizer.ptr());
+}
 
-  // Supergroups: a chain of ops in which each output feeds only the next op is fused by the
-  // runtime, so only the chain's last output is quantized.
-  std::map<const BaseQuantizationMixin*, const SimModule*> by_module;
+std::set<const BaseQuantizationMixin*> QuantizationSimModel::fused_by_supergroups() const {
+  // A chain of ops in which each output feeds only the next op is fused by the runtime, so only
+  // the chain's last output is quantized.
   std::map<const BaseQuantizationMixin*, std::vector<const SimModule*>> consumers_of;
   for (const auto& entry : modules_) {
-    by_module[entry.module] = &entry;
     for (const auto& producers : entry.producers) {
       for (const auto* producer : producers) {
         if (producer != nullptr) consumers_of[producer].push_back(&entry);
@@ -234,7 +235,7 @@ void QuantizationSimModel::configure() {
     }
   }
   std::set<const BaseQuantizationMixin*> fused;
-  for (const auto& group : config.supergroups) {
+  for (const auto& group : options_.config().supergroups) {
     for (const auto& first : modules_) {
       if (!first.called || !QuantsimConfig::matches(first.type, group[0])) continue;
       std::vector<const SimModule*> chain = {&first};
@@ -249,58 +250,62 @@ void QuantizationSimModel::configure() {
       for (size_t i = 0; i + 1 < chain.size(); ++i) fused.insert(chain[i]->module);
     }
   }
+  return fused;
+}
 
-  for (auto& entry : modules_) {
-    auto* module = entry.module;
-    const OpConfig op = config.op(entry.type);
-    const bool act_symmetric = op.is_symmetric.value_or(false);
+void QuantizationSimModel::configure_activations(const SimModule& entry, bool fused) {
+  const auto& config = options_.config();
+  auto* module = entry.module;
+  const OpConfig op = config.op(entry.type);
+  const bool symmetric = op.is_symmetric.value_or(false);
 
-    for (size_t i = 0; i < module->output_quantizers->size(); ++i) {
-      bool quantized = op.is_output_quantized.value_or(false);
-      if (config.model_output_quantized && entry.called && entry.consumers[i] == 0)
-        quantized = true;
-      if (fused.count(module) != 0) quantized = false;
-      module->output_quantizers->set(module->output_quantizers->keys()[i],
-                                     quantized
-                                         ? make_quantizer({}, options_.default_output_bw(),
-                                                          act_symmetric, op.encoding_constraints)
-                                         : nullptr);
+  for (size_t i = 0; i < module->output_quantizers->size(); ++i) {
+    bool quantized = op.is_output_quantized.value_or(false);
+    if (config.model_output_quantized && entry.called && entry.consumers[i] == 0) quantized = true;
+    if (fused) quantized = false;
+    module->output_quantizers->set(module->output_quantizers->keys()[i],
+                                   quantized ? make_quantizer({}, options_.default_output_bw(),
+                                                              symmetric, op.encoding_constraints)
+                                             : nullptr);
+  }
+
+  for (size_t i = 0; i < module->input_quantizers->size(); ++i) {
+    bool quantized = op.is_input_quantized.value_or(false);
+    if (config.model_input_quantized && entry.called) {
+      const auto& producers = entry.producers[i];
+      quantized =
+          quantized || std::find(producers.begin(), producers.end(), nullptr) != producers.end();
     }
+    module->input_quantizers->set(module->input_quantizers->keys()[i],
+                                  quantized ? make_quantizer({}, options_.default_output_bw(),
+                                                             symmetric, op.encoding_constraints)
+                                            : nullptr);
+  }
+}
 
-    for (size_t i = 0; i < module->input_quantizers->size(); ++i) {
-      bool quantized = op.is_input_quantized.value_or(false);
-      if (config.model_input_quantized && entry.called) {
-        const auto& producers = entry.producers[i];
-        quantized =
-            quantized || std::find(producers.begin(), producers.end(), nullptr) != producers.end();
-      }
-      module->input_quantizers->set(module->input_quantizers->keys()[i],
-                                    quantized
-                                        ? make_quantizer({}, options_.default_output_bw(),
-                                                         act_symmetric, op.encoding_constraints)
-                                        : nullptr);
+void QuantizationSimModel::configure_params(const SimModule& entry) {
+  const auto& config = options_.config();
+  auto* module = entry.module;
+  const bool per_channel = config.op(entry.type).per_channel_quantization.value_or(false);
+  const auto parameters = module->as_module().named_parameters(/*recurse=*/false);
+  for (const auto& name : module->param_quantizers->keys()) {
+    const ParamConfig param = config.param(entry.type, name);
+    const at::Tensor* value = parameters.find(name);
+    if (!param.is_quantized.value_or(false) || value == nullptr || !value->defined()) {
+      module->param_quantizers->set(name, nullptr);
+      continue;
     }
-
-    const auto parameters = module->as_module().named_parameters(/*recurse=*/false);
-    for (const auto& name : module->param_quantizers->keys()) {
-      const ParamConfig param = config.param(entry.type, name);
-      const at::Tensor* value = parameters.find(name);
-      if (!param.is_quantized.value_or(false) || value == nullptr || !value->defined()) {
-        module->param_quantizers->set(name, nullptr);
-        continue;
-      }
-      std::vector<int64_t> shape;
-      if (op.per_channel_quantization.value_or(false) && value->dim() >= 2) {
-        // One encoding per output channel: axis 0, but axis 1 for a transposed conv's
-        // (in, out / groups, k...) weight (spec §2.6).
-        const int64_t axis = entry.type.rfind("ConvTranspose", 0) == 0 ? 1 : 0;
-        shape.assign(static_cast<size_t>(value->dim()), 1);
-        shape[static_cast<size_t>(axis)] = value->size(axis);
-      }
-      module->param_quantizers->set(
-          name, make_quantizer(shape, options_.default_param_bw(),
-                               param.is_symmetric.value_or(true), param.encoding_constraints));
+    std::vector<int64_t> shape;
+    if (per_channel && value->dim() >= 2) {
+      // One encoding per output channel: along axis 0, or 1 for a transposed conv's
+      // (in, out / groups, k...) weight (docs/simulation.md §3).
+      const int64_t axis = weight_channel_axis(entry.type);
+      shape.assign(static_cast<size_t>(value->dim()), 1);
+      shape[static_cast<size_t>(axis)] = value->size(axis);
     }
+    module->param_quantizers->set(
+        name, make_quantizer(shape, options_.default_param_bw(), param.is_symmetric.value_or(true),
+                             param.encoding_constraints));
   }
 }
 

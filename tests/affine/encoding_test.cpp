@@ -1,11 +1,10 @@
-// AffineEncoding (spec §1.10, §7 check 24) and its legacy export format (spec §6, §7 checks 10,
-// 39).
+// AffineEncoding and its legacy export format (docs/quantization.md §10.1), against the reference's
+// values.
 #include <quantsim/affine/encoding.h>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include <stdexcept>
 #include <string>
 
 #include "testing/tolerance.h"
@@ -80,7 +79,7 @@ TEST(AffineEncoding, GranularityFollowsScaleShape) {
   };
   EXPECT_EQ(enc_of({10, 1}).granularity(), "perchannel");
   EXPECT_EQ(enc_of({10}).granularity(), "perchannel");
-  EXPECT_EQ(enc_of({1}).granularity(), "perchannel");  // not per-tensor (spec §8.10)
+  EXPECT_EQ(enc_of({1}).granularity(), "perchannel");  // not per-tensor (docs/quantization.md §3)
   EXPECT_EQ(enc_of({1, 10, 1, 1}).granularity(), "perchannel");
   EXPECT_EQ(enc_of({}).granularity(), "pertensor");
   EXPECT_EQ(enc_of({4, 3}).granularity(), "unknown");
@@ -88,7 +87,7 @@ TEST(AffineEncoding, GranularityFollowsScaleShape) {
   EXPECT_EQ(enc_of({4, 1}, {1, 8}).granularity(), "blockwise");
 }
 
-// ---- the rest of §1.10 -------------------------------------------------------------------------
+// ---- the rest of docs/quantization.md §10.1 -----------------------------------------------------
 
 TEST(AffineEncoding, DtypeIsTheSmallestIntegerTypeHoldingTheGrid) {
   const auto dtype_of = [](int64_t qmin, int64_t qmax) {
@@ -107,8 +106,8 @@ TEST(AffineEncoding, DtypeIsTheSmallestIntegerTypeHoldingTheGrid) {
 }
 
 TEST(AffineEncoding, EmptyGridIsAValueError) {
-  EXPECT_THROW(AffineEncoding(scalar(1.f), scalar(0.f), Grid{5, 5}), std::invalid_argument);
-  EXPECT_THROW(AffineEncoding(scalar(1.f), scalar(0.f), Grid{127, -128}), std::invalid_argument);
+  EXPECT_THROW(AffineEncoding(scalar(1.f), scalar(0.f), Grid{5, 5}), c10::ValueError);
+  EXPECT_THROW(AffineEncoding(scalar(1.f), scalar(0.f), Grid{127, -128}), c10::ValueError);
 }
 
 TEST(AffineEncoding, RejectsInconsistentTensors) {
@@ -123,7 +122,7 @@ TEST(AffineEncoding, RejectsInconsistentTensors) {
 }
 
 TEST(AffineEncoding, MinMaxPerChannel) {
-  // spec §7 check 10: per-channel 8-bit symmetric scales 1/128 and 4/127.
+  // Per-channel 8-bit symmetric scales 1/128 and 4/127 (the reference's values).
   const AffineEncoding enc(torch::tensor({{0.0078125f}, {4.f / 127.f}}), torch::zeros({2, 1}),
                            Grid{-128, 127}, true);
   EXPECT_TRUE(all_close(enc.min(), torch::tensor({{-1.f}, {-4.031496048f}})));
@@ -188,7 +187,8 @@ TEST(AffineEncoding, CopyCloneDetach) {
 }
 
 TEST(AffineEncoding, QuantizeAndDequantizeCastToTheInputDtype) {
-  // spec §7 check 31's numbers with the encoding built directly (scale 0.1, 8-bit signed).
+  // The reference's QuantizedTensor numbers with the encoding built directly (scale 0.1, 8-bit
+  // signed).
   const AffineEncoding enc(scalar(0.1f), scalar(0.f), Grid{-128, 127}, true);
   const auto x = torch::tensor({{2.57, -2.312}, {0.153, 0.205}}, torch::kDouble);
   const auto q = enc.quantize(x);
@@ -199,10 +199,10 @@ TEST(AffineEncoding, QuantizeAndDequantizeCastToTheInputDtype) {
   EXPECT_TRUE(all_close(dq, torch::tensor({{2.6, -2.3}, {0.2, 0.2}})));
 }
 
-// ---- legacy format (spec §6) -------------------------------------------------------------------
+// ---- legacy format (docs/quantization.md §10.1) -------------------------------------------------
 
 TEST(AffineEncodingLegacy, SymmetricEightBit) {
-  // spec §7 check 39: a symmetric 8-bit encoding of scale 0.01.
+  // A symmetric 8-bit encoding of scale 0.01 (the reference's values).
   const AffineEncoding enc(scalar(0.01f), scalar(0.f), Grid::from_bitwidth(8, true), true);
   const auto legacy = enc.to_legacy_format();
   ASSERT_TRUE(legacy.is_array());
@@ -221,7 +221,7 @@ TEST(AffineEncodingLegacy, SymmetricEightBit) {
 }
 
 TEST(AffineEncodingLegacy, PerChannelIsOneDictPerChannelRowMajor) {
-  // spec §7 check 10.
+  // Per-channel symmetric export (the reference's values).
   const AffineEncoding enc(torch::tensor({{0.0078125f}, {4.f / 127.f}}), torch::zeros({2, 1}),
                            Grid{-128, 127}, true);
   const auto legacy = enc.to_legacy_format();
@@ -242,7 +242,7 @@ TEST(AffineEncodingLegacy, PerChannelIsOneDictPerChannelRowMajor) {
 }
 
 TEST(AffineEncodingLegacy, FileSamples) {
-  // spec §6: a 4-bit symmetric weight (legacy offset = 0 + qmin = -8) ...
+  // docs/quantization.md §10.1: a 4-bit symmetric weight (legacy offset = 0 + qmin = -8) ...
   const AffineEncoding weight(scalar(0.026796795427799225f), scalar(0.f), Grid{-8, 7}, true);
   const auto w = weight.to_legacy_format().at(0);
   EXPECT_NEAR(w.at("min").get<double>(), -0.2143743634223938, kSpecAtol);
@@ -273,7 +273,8 @@ TEST(AffineEncodingLegacy, ComputedInTheEncodingsDtype) {
 }
 
 TEST(AffineEncodingLegacy, NonStandardGridHasNoBitwidth) {
-  // Strict symmetric [-127, 127] has no bitwidth, so its legacy export raises (spec §1.1, §8.7).
+  // Strict symmetric [-127, 127] has no bitwidth, so its legacy export raises
+  // (docs/quantization.md §1).
   const AffineEncoding enc(scalar(0.01f), scalar(0.f), Grid{-127, 127}, true);
   EXPECT_THROW(enc.to_legacy_format(), c10::Error);
 }

@@ -1,5 +1,5 @@
-// quantsim::affine::{quantize, dequantize, quantize_dequantize}: spec §1.2–§1.4, §1.6, §1.8 and
-// the §7 checks 5, 12, 14 (backend part), 18–21.
+// quantsim::affine::{quantize, dequantize, quantize_dequantize}: docs/quantization.md §2-§6,
+// against the reference's values.
 
 #include <quantsim/affine/functional.h>
 
@@ -20,7 +20,8 @@ namespace {
 at::Tensor f32(std::vector<float> v) { return torch::tensor(v); }
 }  // namespace
 
-// §7 check 5: QDQ((), 8, asym) after set_range(-1, 1): scale fp32(2/255), offset -127 (§1.7).
+// QDQ((), 8, asym) after set_range(-1, 1): scale fp32(2/255), offset -127
+// (docs/quantization.md §4).
 TEST(AffineFunctional, Check5PerTensorAsymmetric) {
   const auto x = f32({-1.2f, -1.f, -0.5f, 0.f, 0.3f, 0.999f, 1.5f});
   const auto scale = torch::tensor(2.f) / 255;
@@ -32,7 +33,7 @@ TEST(AffineFunctional, Check5PerTensorAsymmetric) {
                             f32({0, 0, 63, 127, 165, 254, 255})));
 }
 
-// §7 check 12: backend gradients with upstream ones (rtol 1e-5).
+// Gradients (8)-(10) with upstream ones, the reference's values (rtol 1e-5).
 TEST(AffineFunctional, Check12BackendGradients) {
   const auto x0 = f32({-1.3f, -0.76f, -0.11f, 0.f, 1.01f, 3.f, 10.4f});
   auto run = [&](bool dequantize_after) {
@@ -67,7 +68,7 @@ TEST(AffineFunctional, Check12BackendGradients) {
   EXPECT_TRUE(all_close(o.grad(), torch::tensor(2.f), 0, 1e-5));
 }
 
-// §7 check 14 (backend part): gradients exist exactly for the inputs that require grad.
+// Gradients exist exactly for the inputs that require grad (docs/quantization.md §6).
 TEST(AffineFunctional, Check14GradientsOnlyWhereRequired) {
   for (int mask = 0; mask < 8; ++mask) {
     for (int op = 0; op < 3; ++op) {
@@ -93,7 +94,7 @@ TEST(AffineFunctional, Check14GradientsOnlyWhereRequired) {
       qs::affine::quantize_dequantize(f32({1.f}), s, torch::tensor(0.f), 0, 15).requires_grad());
 }
 
-// §7 check 18 and §1.2: dequantize(quantize(x)) == quantize_dequantize(x), bit-exactly.
+// docs/quantization.md §2: dequantize(quantize(x)) == quantize_dequantize(x), bit-exactly.
 TEST(AffineFunctional, Check18DequantizeOfQuantizeIsQuantizeDequantize) {
   const auto x = torch::arange(-200, 200, torch::kFloat) / 100;
   for (auto [s, o, qmin, qmax] :
@@ -113,7 +114,7 @@ TEST(AffineFunctional, Check18DequantizeOfQuantizeIsQuantizeDequantize) {
       qs::affine::quantize_dequantize(w, s, o, -8, 7, {1, 4})));
 }
 
-// §7 check 19 and §1.6: internal dtype rules.
+// docs/quantization.md §5: internal dtype rules.
 TEST(AffineFunctional, Check19InternalDtype) {
   const auto s = torch::tensor(0.01f), o = torch::tensor(0.f);
   const auto h = torch::randn({10}).to(torch::kHalf);
@@ -140,13 +141,14 @@ TEST(AffineFunctional, Check19InternalDtype) {
       bitwise_equal(q64, qs::affine::quantize_dequantize(x.to(torch::kDouble), s.to(torch::kDouble),
                                                          o.to(torch::kDouble), 0, u32)
                              .to(torch::kFloat)));
-  // The widest grid int64 can name is not representable even in float64 (as [0, 2^64-1] in §7).
+  // The widest grid int64 can name is not representable even in float64 (as [0, 2^64-1] in the
+  // reference).
   const int64_t widest = std::numeric_limits<int64_t>::max();
   EXPECT_THROW(qs::affine::quantize(x, s, o, 0, widest), c10::Error);
   EXPECT_THROW(qs::affine::quantize_dequantize(x, s, o, 0, widest), c10::Error);
 }
 
-// §7 check 20 and §1.3: scale must be expandable to the input.
+// docs/quantization.md §3: scale must be expandable to the input.
 TEST(AffineFunctional, Check20BroadcastValidation) {
   auto expect_all_throw = [](std::vector<int64_t> scale_shape, std::vector<int64_t> input_shape) {
     const auto x = torch::randn(input_shape);
@@ -174,7 +176,7 @@ TEST(AffineFunctional, Check20BroadcastValidation) {
                c10::Error);
 }
 
-// §7 check 21 and §1.4: blockwise quantization.
+// docs/quantization.md §3: blockwise quantization.
 TEST(AffineFunctional, Check21Blockwise) {
   const auto x = torch::tensor({{-1.2f, 2.4f}, {-0.6f, -0.18f}});
   auto expect_q = [&](at::Tensor s, std::vector<int64_t> block, at::Tensor expected) {
@@ -209,8 +211,8 @@ TEST(AffineFunctional, Check21Blockwise) {
   EXPECT_EQ(shapes.scale, (std::vector<int64_t>{4, 1, 3, 1, 8, 1, 1, 1}));
 }
 
-// §1.4: blockwise == element-wise with the scale repeated over each block (reference composed
-// independently of the block view), for several block layouts and leading dims.
+// docs/quantization.md §3: blockwise == element-wise with the scale repeated over each block
+// (reference composed independently of the block view), for several block layouts and leading dims.
 TEST(AffineFunctional, BlockwiseMatchesRepeatedScale) {
   const auto x = torch::randn({3, 8, 12});
   const auto s = torch::rand({4, 3}) * 0.05 + 0.01;
@@ -227,7 +229,8 @@ TEST(AffineFunctional, BlockwiseMatchesRepeatedScale) {
                             qs::affine::quantize_dequantize(x, fs, fo, -8, 7)));
 }
 
-// Layouts and sizes that must not crash, with the memory format preserved (§1.2).
+// Layouts and sizes that must not crash, with the memory format preserved
+// (docs/quantization.md §2).
 TEST(AffineFunctional, LayoutsDtypesAndEmptyTensors) {
   const auto s = torch::tensor(0.05f), o = torch::tensor(-3.f);
   const auto cl = torch::randn({2, 3, 4, 5}).contiguous(torch::MemoryFormat::ChannelsLast);
@@ -255,7 +258,7 @@ TEST(AffineFunctional, LayoutsDtypesAndEmptyTensors) {
     const auto out = qs::affine::quantize_dequantize(x, s, o, 0, 15);
     EXPECT_EQ(out.scalar_type(), dtype);
     // Equal to Q then DQ when both run in the same internal dtype (bfloat16 4-bit QDQ widens
-    // to float32, §1.6).
+    // to float32, docs/quantization.md §5).
     if (dtype != torch::kBFloat16) {
       EXPECT_TRUE(
           bitwise_equal(out, qs::affine::dequantize(qs::affine::quantize(x, s, o, 0, 15), s, o)));

@@ -1,8 +1,8 @@
-// Finite-difference checks of the §1.8 gradients. The quantization ops are piecewise constant,
-// so their gradients are defined with a straight-through estimator: round(t) is treated as
-// t + c with c = round(t0) - t0 frozen at the evaluation point (and the clamp mask frozen too).
-// Central differences of that surrogate, on float64 data kept away from rounding boundaries,
-// must match the autograd gradients of scale and offset.
+// Finite-difference checks of the gradients of docs/quantization.md §6. The quantization ops are
+// piecewise constant, so their gradients are defined with a straight-through estimator: round(t) is
+// treated as t + c with c = round(t0) - t0 frozen at the evaluation point (and the clamp mask
+// frozen too). Central differences of that surrogate, on float64 data kept away from rounding
+// boundaries, must match the autograd gradients of scale and offset.
 
 #include <quantsim/affine/functional.h>
 
@@ -22,7 +22,7 @@ struct Problem {
   int64_t qmin, qmax;
 };
 
-// The surrogate of §1.8 at the point (x, s0, o0), evaluated at (s, o).
+// The surrogate of eq. (8)-(10) at the point (x, s0, o0), evaluated at (s, o).
 at::Tensor surrogate(const Problem& p, Op op, const at::Tensor& s, const at::Tensor& o) {
   const auto t0 = p.x / p.s;
   const auto c = at::round(t0) - t0;

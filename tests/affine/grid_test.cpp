@@ -7,7 +7,7 @@
 namespace qs = quantsim;
 using qs::affine::Grid;
 
-// Spec §7 check 1: grid derivation.
+// Grid derivation (docs/quantization.md eq. (0)).
 TEST(Grid, DerivesFromBitwidthAndNumSteps) {
   EXPECT_EQ(Grid::from_bitwidth(8, false), (Grid{0, 255}));
   EXPECT_EQ(Grid::from_bitwidth(8, true), (Grid{-128, 127}));

@@ -1,5 +1,5 @@
-// LPBQ, GroupedBlockQuantizeDequantize (spec §1.5): validation and its equivalences with plain
-// blockwise, per-tensor and per-channel quantization.
+// LPBQ, GroupedBlockQuantizeDequantize (docs/quantization.md §4): validation and its equivalences
+// with plain blockwise, per-tensor and per-channel quantization.
 
 #include <quantsim/affine/grouped_block_quantizer.h>
 #include <quantsim/affine/quantizer.h>
@@ -131,7 +131,7 @@ TEST(GroupedBlockQuantizer, LargestScaleOfEachGroupIsThePerChannelScale) {
   EXPECT_TRUE(
       bitwise_equal(std::get<0>(integer.max(1, true)), torch::full({8, 1}, 16, torch::kLong)));
   EXPECT_TRUE((integer >= 1).all().item<bool>());
-  // s_final = integer scale * per-channel scale, eq. (8).
+  // s_final = integer scale * per-channel scale, eq. (7).
   EXPECT_TRUE(bitwise_equal(scale, integer.to(torch::kFloat) * channel));
 }
 

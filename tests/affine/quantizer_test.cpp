@@ -1,6 +1,7 @@
-// Affine quantizer modules (spec §1.1, §1.7–§1.9) against the numbers of spec §7.
+// Affine quantizer modules (docs/quantization.md §1, §4, §9) against the reference's values.
 //
-// Expected values are the spec's, printed by the reference; each test names its §7 check.
+// Expected values were printed by the reference (AIMET v2) on the same inputs; each section names
+// the docs/quantization.md section it checks.
 
 #include <quantsim/affine/functional.h>
 #include <quantsim/affine/quantizer.h>
@@ -39,7 +40,7 @@ using Shape = std::vector<int64_t>;
 
 }  // namespace
 
-// ---- §7 check 2: constructor errors ---------------------------------------------------------
+// ---- constructor errors (docs/quantization.md §9.1) ---------------------------------------------
 
 // The reference's TypeErrors (missing or unknown arguments) are compile errors in C++.
 // (shape, qmin, qmax) without `symmetric` must not compile: an implicit int -> bool conversion of
@@ -58,12 +59,12 @@ static_assert(std::is_constructible_v<QuantizeImpl, Shape, int, int, bool>);
 static_assert(std::is_constructible_v<QuantizeDequantizeImpl, Shape, int, bool>);
 static_assert(std::is_constructible_v<QuantizeDequantizeImpl, Shape, int, int, bool>);
 
-TEST(AffineQuantizer, Check2InvalidGridThrowsInvalidArgument) {
-  EXPECT_THROW(QuantizeImpl({1, 10}, 127, -128, true), std::invalid_argument);
-  EXPECT_THROW(QuantizeImpl({1, 10}, 127, 127, true), std::invalid_argument);
-  EXPECT_THROW(QuantizeDequantizeImpl({1, 10}, 127, -128, true), std::invalid_argument);
-  EXPECT_THROW(QuantizeDequantizeImpl({1, 10}, 127, 127, true), std::invalid_argument);
-  EXPECT_THROW(Quantize({1, 10}, 127, 127, true), std::invalid_argument);
+TEST(AffineQuantizer, Check2InvalidGridThrowsValueError) {
+  EXPECT_THROW(QuantizeImpl({1, 10}, 127, -128, true), c10::ValueError);
+  EXPECT_THROW(QuantizeImpl({1, 10}, 127, 127, true), c10::ValueError);
+  EXPECT_THROW(QuantizeDequantizeImpl({1, 10}, 127, -128, true), c10::ValueError);
+  EXPECT_THROW(QuantizeDequantizeImpl({1, 10}, 127, 127, true), c10::ValueError);
+  EXPECT_THROW(Quantize({1, 10}, 127, 127, true), c10::ValueError);
   EXPECT_NO_THROW(QuantizeImpl({1, 10}, 8, true));
   EXPECT_NO_THROW(QuantizeImpl({1, 10}, -128, 127, true));
   EXPECT_NO_THROW(QuantizeDequantize({1, 10}, 8, true));
@@ -81,7 +82,7 @@ TEST(AffineQuantizer, BracedShapesAndVectorVariablesConstruct) {
   EXPECT_EQ(c->qmax(), 127);
 }
 
-// ---- §7 check 3: bitwidth / signed translation ----------------------------------------------
+// ---- bitwidth / signed translation (docs/quantization.md §1) ------------------------------------
 
 TEST(AffineQuantizer, Check3BitwidthAndSignedGettersAndSetters) {
   QuantizeDequantizeImpl q({}, 0, 15, false);
@@ -98,9 +99,9 @@ TEST(AffineQuantizer, Check3BitwidthAndSignedGettersAndSetters) {
   EXPECT_EQ(q.qmax(), 15);
   EXPECT_TRUE(q.is_signed());
 
-  EXPECT_THROW(q.set_bitwidth(0.1), std::invalid_argument);  // TypeError in the reference
-  EXPECT_THROW(q.set_bitwidth(0), std::invalid_argument);    // ValueError
-  EXPECT_EQ(q.qmin(), -16);                                  // failed setters change nothing
+  EXPECT_THROW(q.set_bitwidth(0.1), c10::TypeError);  // TypeError in the reference
+  EXPECT_THROW(q.set_bitwidth(0), c10::ValueError);   // ValueError
+  EXPECT_EQ(q.qmin(), -16);                           // failed setters change nothing
   EXPECT_EQ(q.qmax(), 15);
 }
 
@@ -144,7 +145,7 @@ TEST(AffineQuantizer, Check3BitwidthIncrementAndSignedFlip) {
   EXPECT_EQ(s8.qmax(), 255);
 }
 
-// ---- §7 check 4: identity grid ----------------------------------------------------------------
+// ---- identity grid ------------------------------------------------------------------------------
 
 namespace {
 
@@ -202,8 +203,7 @@ TEST(AffineQuantizer, Check4IdentityGridQuantizeDequantize) {
   expect_identity_grid<QuantizeDequantize>();
 }
 
-// ---- §7 check 5 (its heading line is lost; the numbers are those of set_range(-1, 1), 8-bit
-// asymmetric, whose float32 offset is -127 as §1.7 explains) ------------------------------------
+// ---- set_range(-1, 1), 8-bit asymmetric: float32 offset -127 (docs/quantization.md §4) ----------
 
 TEST(AffineQuantizer, Check5SetRangeForwardQuantizeAndQuantizeDequantize) {
   const auto x = f32({-1.2, -1, -0.5, 0, 0.3, 0.999, 1.5});
@@ -224,7 +224,7 @@ TEST(AffineQuantizer, Check5SetRangeForwardQuantizeAndQuantizeDequantize) {
   EXPECT_TRUE(bitwise_equal(repr, torch::tensor({0, 0, 63, 127, 165, 254, 255}, torch::kUInt8)));
 }
 
-// ---- §7 checks 6, 7: calibration ----------------------------------------------------------------
+// ---- calibration (docs/quantization.md §8.2, §9.3) ----------------------------------------------
 
 TEST(AffineQuantizer, Check6CalibrationSymmetric) {
   const auto x = f32({-2, 1});
@@ -280,7 +280,7 @@ TEST(AffineQuantizer, Check7ZeroIsAlwaysInTheRange) {
   EXPECT_TRUE(all_close(*sym->get_scale(), scalar(0.015748031)));
 }
 
-// ---- §7 check 8: multi-batch standalone calibration --------------------------------------------
+// ---- multi-batch standalone calibration (docs/quantization.md §9.3) -----------------------------
 
 TEST(AffineQuantizer, Check8EachBatchIsQuantizedWithItsOwnRangeWhileCalibrating) {
   QuantizeDequantize q({}, 8, false);
@@ -297,8 +297,7 @@ TEST(AffineQuantizer, Check8EachBatchIsQuantizedWithItsOwnRangeWhileCalibrating)
   EXPECT_TRUE(all_close(q->max, scalar(3)));
 }
 
-// ---- §7 check 18: QuantizeDequantize == Quantize then dequantize
-// ------------------------------------
+// ---- QuantizeDequantize == Quantize then dequantize (docs/quantization.md §2) -------------------
 
 TEST(AffineQuantizer, Check18QuantizeDequantizeEqualsQuantizeThenDequantize) {
   const auto x = torch::arange(-200, 200, torch::kFloat) / 100;
@@ -318,11 +317,11 @@ TEST(AffineQuantizer, Check18QuantizeDequantizeEqualsQuantizeThenDequantize) {
   }
 }
 
-// ---- §7 check 9: per-channel Quantize -----------------------------------------------------------
+// ---- per-channel Quantize -----------------------------------------------------------------------
 // The check's first line (its setup) is lost. What the numbers fix: a per-channel quantizer of
 // shape (2, 1), 8-bit symmetric, calibrated on a 2x4 input whose row maxima are 4.1 and 5.6
 // (min = -128/127 * max). The input below is a reconstruction: every element lies well inside the
-// rounding cell that the spec's integers imply (|x/s - round(x/s)| <= 0.33), so the expected
+// rounding cell that the reference's integers imply (|x/s - round(x/s)| <= 0.33), so the expected
 // numbers do not depend on which point of the cell the reference used.
 
 TEST(AffineQuantizer, Check9PerChannelQuantize) {
@@ -344,8 +343,7 @@ TEST(AffineQuantizer, Check9PerChannelQuantize) {
                                                  {0.22047244, 5.6, -1.01417327, -0.08818898}})));
 }
 
-// ---- §7 check 14: gradient gating
-// ----------------------------------------------------------------
+// ---- gradient gating (docs/quantization.md §6) --------------------------------------------------
 
 TEST(AffineQuantizer, Check14BackwardInsideCalibrationLeavesRangeGradsUndefined) {
   const auto data = torch::arange(-200, 200, torch::kFloat).view({4, 100}) / 100;
@@ -405,7 +403,7 @@ TEST(AffineQuantizer, Check14NoGradForwardRecordsNothing) {
   }
 }
 
-// ---- §7 check 15: uninitialized quantizer -------------------------------------------------------
+// ---- uninitialized quantizer (docs/quantization.md §9.2) ----------------------------------------
 
 TEST(AffineQuantizer, Check15UninitializedGettersAreEmptyAndForwardThrows) {
   const auto x = f32({-1, 0.5, 2});
@@ -455,8 +453,7 @@ TEST(AffineQuantizer, GettersStayEmptyInsideCalibrationOfAnUninitializedQuantize
   EXPECT_TRUE(q->get_min().has_value());
 }
 
-// ---- calibration guard: exceptions and the callable form
-// ------------------------------------------
+// ---- calibration guard: exceptions and the callable form ----------------------------------------
 
 TEST(AffineQuantizer, ExceptionInsideCalibrationLeavesTheQuantizerAsItWas) {
   const auto x = f32({-3, 5});
@@ -509,8 +506,7 @@ TEST(AffineQuantizer, CallableCalibrationMatchesTheScopedForm) {
   EXPECT_TRUE(bitwise_equal(callable->max, scoped->max));
 }
 
-// ---- §7 check 17: allow_overwrite(false)
-// ------------------------------------------------------------
+// ---- allow_overwrite(false) (docs/quantization.md §9.3) -----------------------------------------
 
 TEST(AffineQuantizer, Check17AllowOverwriteFalseFreezesTheRange) {
   const auto x = torch::arange(-200, 200, torch::kFloat) / 100;
@@ -538,8 +534,7 @@ TEST(AffineQuantizer, Check17AllowOverwriteFalseFreezesTheRange) {
   EXPECT_THROW(fresh(x), c10::Error);  // uninitialized and not calibrating
 }
 
-// ---- pretty_print
-// ---------------------------------------------------------------------------------
+// ---- pretty_print -------------------------------------------------------------------------------
 
 TEST(AffineQuantizer, PrettyPrint) {
   std::ostringstream holder;
@@ -549,8 +544,7 @@ TEST(AffineQuantizer, PrettyPrint) {
             "Quantize(shape=[], qmin=0, qmax=15, symmetric=false)");
 }
 
-// ---- encoding analyzer shape (§2.1)
-// ----------------------------------------------------------------
+// ---- encoding analyzer shape (docs/quantization.md §9.1) ----------------------------------------
 
 TEST(AffineQuantizer, AnalyzerShapeMustExpandToTheQuantizerShape) {
   const auto make = [](Shape analyzer_shape) {
@@ -570,11 +564,11 @@ TEST(AffineQuantizer, AnalyzerShapeMustExpandToTheQuantizerShape) {
   }
 }
 
-// ---- dtypes and empty tensors
-// ------------------------------------------------------------------------
+// ---- dtypes and empty tensors -------------------------------------------------------------------
 
 TEST(AffineQuantizer, ReducedPrecisionInputsComputeInFloat32) {
-  // §1.6: 8-bit QDQ is not stable in float16/bfloat16, so it runs in float32 and casts back.
+  // docs/quantization.md §5: 8-bit QDQ is not stable in float16/bfloat16, so it runs in float32 and
+  // casts back.
   const auto x = torch::linspace(-1.3, 1.6, 97, torch::kFloat);
   for (const auto dtype : {torch::kHalf, torch::kBFloat16}) {
     SCOPED_TRACE(::testing::Message() << dtype);
@@ -653,8 +647,7 @@ TEST(AffineQuantizer, EmptyTensorsPassThrough) {
   EXPECT_FALSE(qdq->max.grad().defined());
 }
 
-// ---- gradients of min/max (§1.8)
-// ----------------------------------------------------------------------
+// ---- gradients of min/max (docs/quantization.md eq. (11)) ---------------------------------------
 
 namespace {
 
@@ -695,8 +688,8 @@ double finite_difference(QuantizeDequantize& q, at::Tensor& param, int64_t i, do
 // A true finite difference of the loss equals the straight-through gradient only where the
 // estimator and the function agree. For QuantizeDequantize with no element clamped:
 //   loss = sum(w * round(x/s) * s)  (the offset cancels), d loss/d s = sum(w * round(x/s)),
-// while §1.8's ds = sum(w * (round(x/s) - x/s)). Choosing w orthogonal to x makes the two equal,
-// so the check measures min/max gradients exactly; x sits 0.2 steps off the grid so that no
+// while eq. (10)'s ds = sum(w * (round(x/s) - x/s)). Choosing w orthogonal to x makes the two
+// equal, so the check measures min/max gradients exactly; x sits 0.2 steps off the grid so that no
 // rounding flips for the perturbation used (it moves x/s by < 0.05).
 TEST(AffineQuantizer, RangeGradientsMatchFiniteDifferences) {
   struct Case {
@@ -729,7 +722,7 @@ TEST(AffineQuantizer, RangeGradientsMatchFiniteDifferences) {
   }
 }
 
-// The chain of §1.8 from the backend's (ds, do) to (dmin, dmax), including clamped elements and
+// The chain of eq. (11) from the backend's (ds, do) to (dmin, dmax), including clamped elements and
 // the asymmetric offset path through ste_round: the backend gradients are taken from the
 // functional op at the quantizer's own scale/offset, and the partial derivatives of
 //   s(min, max) = (max - min) / n,   o~(min, max) = min / s - qmin   (ste_round = identity)
@@ -788,7 +781,7 @@ TEST(AffineQuantizer, RangeGradientsFollowTheChainRule) {
     EXPECT_TRUE(all_close(dmin, expected_dmin, 1e-4, 1e-4));
     EXPECT_TRUE(all_close(dmax, expected_dmax, 1e-4, 1e-4));
 
-    // The closed form of §1.8.
+    // The closed form, docs/quantization.md eq. (11).
     const auto s = scale_of(mn, mx);
     const auto common = ds + d_offset * (-mn / (s * s));
     const auto closed_dmin = c.symmetric ? -ds / n : common * (-1 / n) + d_offset / s;

@@ -1,4 +1,4 @@
-// SqnrEncodingAnalyzer (spec §2.5).
+// SqnrEncodingAnalyzer (docs/quantization.md §8.5).
 
 #include <quantsim/analyzers/sqnr.h>
 #include <quantsim/errors.h>
@@ -8,7 +8,6 @@
 #include <gtest/gtest.h>
 
 #include <limits>
-#include <stdexcept>
 
 #include "testing/tensors.h"
 #include "testing/tolerance.h"
@@ -21,7 +20,7 @@ using qs::testing::bitwise_equal;
 using qs::testing::f32;
 
 // Uniform data without outliers and gamma 1: the best candidate is the observed range itself,
-// delta = (1 - (-1)) / 255 with offset round(-1 / delta) (spec §2.5, float32).
+// delta = (1 - (-1)) / 255 with offset round(-1 / delta) (docs/quantization.md eq. (S6), float32).
 TEST(SqnrEncodingAnalyzer, UniformDataKeepsTheObservedRange) {
   SqnrEncodingAnalyzer analyzer({1}, SqnrOptions().gamma(1.0));
   analyzer.update_stats(torch::arange(-100, 101, torch::kFloat) / 100);
@@ -104,17 +103,16 @@ TEST(SqnrEncodingAnalyzer, PerChannelEqualsPerTensorOfEachSlice) {
 }
 
 TEST(SqnrEncodingAnalyzer, Validation) {
-  EXPECT_THROW(SqnrEncodingAnalyzer({1}, SqnrOptions().num_bins(0)), std::invalid_argument);
-  EXPECT_THROW(SqnrEncodingAnalyzer({1}, SqnrOptions().num_bins(-1)), std::invalid_argument);
+  EXPECT_THROW(SqnrEncodingAnalyzer({1}, SqnrOptions().num_bins(0)), c10::ValueError);
+  EXPECT_THROW(SqnrEncodingAnalyzer({1}, SqnrOptions().num_bins(-1)), c10::ValueError);
   EXPECT_THROW(SqnrEncodingAnalyzer({1}, SqnrOptions().asymmetric_delta_candidates(1)),
-               std::invalid_argument);
-  EXPECT_THROW(SqnrEncodingAnalyzer({1}, SqnrOptions().offset_candidates(2)),
-               std::invalid_argument);
-  EXPECT_THROW(SqnrEncodingAnalyzer({1}, SqnrOptions().max_parallelism(0)), std::invalid_argument);
+               c10::ValueError);
+  EXPECT_THROW(SqnrEncodingAnalyzer({1}, SqnrOptions().offset_candidates(2)), c10::ValueError);
+  EXPECT_THROW(SqnrEncodingAnalyzer({1}, SqnrOptions().max_parallelism(0)), c10::ValueError);
   SqnrEncodingAnalyzer analyzer({1});
   EXPECT_THROW(analyzer.compute_encodings(255, false), qs::StatisticsNotFoundError);
   analyzer.update_stats(torch::randn({3, 4}));
-  EXPECT_THROW(analyzer.compute_encodings(0, false), std::invalid_argument);
+  EXPECT_THROW(analyzer.compute_encodings(0, false), c10::ValueError);
   const auto copy = analyzer.clone();
   EXPECT_TRUE(bitwise_equal(copy->compute_encodings(255, false).first,
                             analyzer.compute_encodings(255, false).first));

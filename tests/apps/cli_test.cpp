@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 #include <string>
@@ -125,6 +126,10 @@ TEST(CommandLine, ErrorsBecomeAMessageAndAStatus) {
       run_err.str().rfind("quantsim: error: Fashion-MNIST: no directory '" + data_dir + "'", 0), 0u)
       << run_err.str();
   EXPECT_NE(run_err.str().find("dataset-fashion-mnist"), std::string::npos);
+  // A c10::Error's message alone: users never see a C++ backtrace.
+  const std::string printed = run_err.str();
+  EXPECT_EQ(printed.find("Exception raised from"), std::string::npos) << printed;
+  EXPECT_EQ(std::count(printed.begin(), printed.end(), '\n'), 1) << printed;
   fs::remove_all(dir);
 }
 

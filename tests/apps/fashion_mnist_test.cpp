@@ -67,8 +67,8 @@ Bytes iota_bytes(size_t n, uint8_t first = 0) {
 std::string error_of(const std::function<void()>& f) {
   try {
     f();
-  } catch (const std::runtime_error& e) {
-    return e.what();
+  } catch (const c10::Error& e) {
+    return e.what_without_backtrace();  // what() adds the C++ backtrace
   }
   return "<no error>";
 }

@@ -1,4 +1,5 @@
-// FloatEncoding (spec §5): mapping, bitwidth, granularity, to(), quantize/dequantize, legacy.
+// FloatEncoding (docs/quantization.md §10.2): mapping, bitwidth, granularity, to(),
+// quantize/dequantize, legacy.
 
 #include <quantsim/floating/encoding.h>
 
@@ -20,7 +21,7 @@ TEST(FloatEncoding, MappingBitwidthAndLegacyFormat) {
   EXPECT_EQ(enc.bitwidth(), 8);
   EXPECT_EQ(enc.mantissa_bits(), 3);
   EXPECT_EQ(enc.exponent_bits(), 4);
-  // Spec §7 check 34: legacy [{"bitwidth": 8, "dtype": "float"}].
+  // Legacy [{"bitwidth": 8, "dtype": "float"}], as the reference.
   EXPECT_EQ(enc.to_legacy_format(),
             nlohmann::json::parse(R"([{"bitwidth": 8, "dtype": "float"}])"));
   EXPECT_EQ(FloatEncoding(10, 5).to_legacy_format(),

@@ -129,14 +129,15 @@ TEST(StatisticsKernels, AllNaNAndEmptySlices) {
 
 namespace {
 
-// Edges of the histogram observer (spec §2.3): i * float32((hi - lo) / B) + lo.
+// Edges of the histogram observer (docs/quantization.md eq. (S2)): i * float32((hi - lo) / B) + lo.
 at::Tensor observer_edges(const at::Tensor& lo, const at::Tensor& hi, int64_t bins) {
   const auto step = (hi - lo) / bins;
   return at::arange(bins + 1, lo.options()).unsqueeze(0) * step.unsqueeze(1) + lo.unsqueeze(1);
 }
 
-// Candidate grids shaped as the analyzer's (spec §2.5): K scales x offsets in [-n, 0] clamped to
-// the observed range (asymmetric), or K scales with offset floor(-n / 2) (symmetric).
+// Candidate grids shaped as the analyzer's (docs/quantization.md eq. (S6)): K scales x offsets in
+// [-n, 0] clamped to the observed range (asymmetric), or K scales with offset floor(-n / 2)
+// (symmetric).
 std::pair<at::Tensor, at::Tensor> candidate_grid(const at::Tensor& mn, const at::Tensor& mx,
                                                  int64_t n, bool symmetric) {
   const double eps = std::numeric_limits<float>::epsilon();

@@ -1,5 +1,5 @@
-// The Python examples of spec/quantized-modules.rst in C++ (DESIGN.md's API contract): they
-// compile, run and behave as the spec says.
+// The Python examples of the reference's "Quantized Modules" page (AIMET v2), in C++ (DESIGN.md's
+// API contract; docs/modules.md): they compile, run and behave as that page says.
 
 #include <quantsim/quantsim.h>
 

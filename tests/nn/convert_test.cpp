@@ -5,14 +5,15 @@
 #include <quantsim/nn/convert.h>
 #include <quantsim/nn/modules.h>
 
+#include <c10/util/Type.h>
 #include <gtest/gtest.h>
 #include <torch/nn.h>
 
 #include "testing/tolerance.h"
 
-#include <stdexcept>
 #include <string>
 #include <tuple>
+#include <typeinfo>
 #include <vector>
 
 namespace qs = quantsim;
@@ -73,13 +74,16 @@ static_assert(qs::nn::detail::IsAnyModuleCompatible<qs::nn::FakeQuantizedLSTMImp
 static_assert(!qs::nn::detail::IsAnyModuleCompatible<convert_test::TemplatedScaleImpl>::value);
 static_assert(!qs::nn::detail::IsAnyModuleCompatible<nn::SequentialImpl>::value);
 
-/// The message of the std::invalid_argument `f` throws ("" when it throws none).
-template <typename F>
-std::string invalid_argument_message(F&& f) {
+/// The message of the error `f` throws, which must be exactly an `Error` (c10::Error, not one of
+/// its subclasses, is the reference's RuntimeError); "" when it throws none.
+template <typename Error, typename F>
+std::string error_message(F&& f) {
   try {
     f();
-  } catch (const std::invalid_argument& error) {
-    return error.what();
+  } catch (const c10::Error& error) {
+    EXPECT_EQ(c10::demangle(typeid(error).name()), c10::demangle_type<Error>())
+        << error.what_without_backtrace();
+    return error.what_without_backtrace();
   }
   return "";
 }
@@ -249,14 +253,15 @@ TEST(Convert, DefaultForwardArgumentsStillWorkInSequential) {
 TEST(Convert, UnregisteredLeafNamesItsPathTypeAndRegistration) {
   auto model = nested_model();
   model["heads"]->as<nn::ModuleListImpl>()->ptr(0)->as<nn::SequentialImpl>()->push_back(Squash());
-  const auto message = invalid_argument_message([&] { qs::nn::convert(model); });
+  // The reference's RuntimeError, as from_module raises it.
+  const auto message = error_message<c10::Error>([&] { qs::nn::convert(model); });
   EXPECT_NE(message.find("\"heads.0.2\""), std::string::npos) << message;
   EXPECT_NE(message.find("convert_test::SquashImpl"), std::string::npos) << message;
   EXPECT_NE(message.find("quantsim::nn::register_quantized_module<convert_test::SquashImpl>();"),
             std::string::npos)
       << message;
   // The root itself.
-  EXPECT_NE(invalid_argument_message([] { qs::nn::convert(Squash()); }).find("the model itself"),
+  EXPECT_NE(error_message<c10::Error>([] { qs::nn::convert(Squash()); }).find("the model itself"),
             std::string::npos);
 }
 
@@ -267,7 +272,7 @@ TEST(Convert, ModulesOfTheUsersAreKeptOnlyWithoutFloatLeaves) {
   EXPECT_EQ(converted->ptr(0), quantized_block.ptr());
 
   nn::ModuleList float_model{nn::ReLU(), FloatBlock()};
-  const auto message = invalid_argument_message([&] { qs::nn::convert(float_model); });
+  const auto message = error_message<c10::Error>([&] { qs::nn::convert(float_model); });
   EXPECT_NE(message.find("\"1.fc\" (torch::nn::LinearImpl)"), std::string::npos) << message;
   EXPECT_NE(message.find("inside \"1\" (convert_test::FloatBlockImpl)"), std::string::npos)
       << message;
@@ -281,7 +286,7 @@ TEST(Convert, QuantizedModuleThatAnyModuleCannotHoldFailsOnlyInSequential) {
   EXPECT_NE(list->ptr(0)->as<convert_test::TemplatedScaleImpl>(), nullptr);
   // In a Sequential it is a clear error, not a compile failure.
   const auto message =
-      invalid_argument_message([] { qs::nn::convert(nn::Sequential(nn::ReLU(), Scale())); });
+      error_message<c10::TypeError>([] { qs::nn::convert(nn::Sequential(nn::ReLU(), Scale())); });
   EXPECT_NE(message.find("\"1\" cannot stay in a Sequential"), std::string::npos) << message;
   EXPECT_NE(message.find("convert_test::TemplatedScaleImpl cannot be held by torch::nn::AnyModule"),
             std::string::npos)
@@ -289,8 +294,8 @@ TEST(Convert, QuantizedModuleThatAnyModuleCannotHoldFailsOnlyInSequential) {
 }
 
 TEST(Convert, ToAnyModuleOfAnUnregisteredType) {
-  const auto message =
-      invalid_argument_message([] { qs::nn::to_any_module(std::make_shared<nn::ReLUImpl>()); });
+  const auto message = error_message<c10::TypeError>(
+      [] { qs::nn::to_any_module(std::make_shared<nn::ReLUImpl>()); });
   EXPECT_NE(message.find("torch::nn::ReLUImpl is not a quantized module type"), std::string::npos)
       << message;
   auto any = qs::nn::to_any_module(qs::nn::from_module(nn::ReLU()));

@@ -1,6 +1,6 @@
-// Custom float modules of spec §3.7 (quantsim/nn/custom.h): each against the torch function it
-// wraps, the special ones against hand-computed tensors from §3.7's formulas (and the ONNX
-// operator examples), and every one through torch::nn::AnyModule.
+// Custom float modules (docs/modules.md §6, quantsim/nn/custom.h): each against the torch function
+// it wraps, the special ones against hand-computed tensors from their headers' formulas (and the
+// ONNX operator examples), and every one through torch::nn::AnyModule.
 
 #include <quantsim/nn/custom.h>
 
@@ -9,8 +9,8 @@
 #include <gtest/gtest.h>
 
 #include <functional>
-#include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "testing/printing.h"
@@ -250,8 +250,7 @@ TEST(CustomTensorOps, StridedSliceIsPythonSlicing) {
   const auto empty = custom::StridedSlice(custom::StridedSliceOptions({{-2, 100}, {5, 1}}))(x);
   EXPECT_EQ(empty.sizes(), (at::IntArrayRef{2, 0}));
   EXPECT_EQ(printed(*slice), "quantsim::nn::custom::StridedSlice(ranges=[[1, 3], [0, 6, 2]])");
-  EXPECT_THROW(custom::StridedSlice(custom::StridedSliceOptions({{0, 1, 1, 1}})),
-               std::invalid_argument);
+  EXPECT_THROW(custom::StridedSlice(custom::StridedSliceOptions({{0, 1, 1, 1}})), c10::ValueError);
   EXPECT_TRUE(bitwise_equal(AnyModule(slice).forward(x), slice(x)));
 }
 
@@ -347,7 +346,7 @@ TEST(CustomScatterGather, GatherNdIsOnnxGatherNd) {
   EXPECT_TRUE(bitwise_equal(AnyModule(g1).forward(d3, i64({1, 0}).reshape({2, 1})),
                             i64({2, 3, 4, 5}).reshape({2, 2})));
   EXPECT_EQ(printed(*g1), "quantsim::nn::custom::GatherNd(batch_dims=1)");
-  EXPECT_THROW(g0(d2, i64({0, 0, 0}).reshape({1, 3})), std::invalid_argument);
+  EXPECT_THROW(g0(d2, i64({0, 0, 0}).reshape({1, 3})), c10::ValueError);
 }
 
 TEST(CustomScatterGather, ScatterNDIsOnnxScatterND) {
@@ -474,13 +473,15 @@ TEST(CustomSpatial, PoolingResamplingAndPadding) {
 }
 
 TEST(CustomSpatial, ChannelShuffleHandComputed) {
+  // AIMET's custom ChannelShuffle is torch.nn.ChannelShuffle on 4-D inputs: one float module.
+  static_assert(std::is_same_v<custom::ChannelShuffleImpl, qs::nn::ChannelShuffleImpl>);
   const auto x = at::arange(6, at::kFloat).reshape({1, 6, 1, 1});
   custom::ChannelShuffle shuffle(3);
   // view(1, 3, 2) -> transpose -> channels 0 2 4 1 3 5
   EXPECT_TRUE(bitwise_equal(shuffle(x), f32({0, 2, 4, 1, 3, 5}).reshape({1, 6, 1, 1})));
   const auto y = random({2, 6, 3, 2}, 19);
   EXPECT_TRUE(bitwise_equal(AnyModule(shuffle).forward(y), at::channel_shuffle(y, 3)));
-  EXPECT_THROW(shuffle(at::ones({6, 1, 1})), std::invalid_argument);
+  EXPECT_THROW(shuffle(at::ones({1, 4, 1, 1})), c10::Error);  // 4 channels in 3 groups
 }
 
 TEST(CustomSpatial, DepthToSpaceIsOnnxDepthToSpace) {
@@ -531,7 +532,7 @@ TEST(CustomNormalization, BatchNormIsFunctional) {
   EXPECT_TRUE(bitwise_equal(out, ref));
   EXPECT_TRUE(bitwise_equal(mean, ref_mean));  // running statistics updated in place
   EXPECT_TRUE(bitwise_equal(var, ref_var));
-  EXPECT_THROW(train_bn(at::ones({1, 3}), at::Tensor(), at::Tensor()), std::invalid_argument);
+  EXPECT_THROW(train_bn(at::ones({1, 3}), at::Tensor(), at::Tensor()), c10::ValueError);
   EXPECT_EQ(printed(*train_bn),
             "quantsim::nn::custom::BatchNorm(training=true, momentum=0.5, eps=0.001)");
 
@@ -551,7 +552,7 @@ TEST(CustomNormalization, GroupNormAndNormalize) {
   EXPECT_TRUE(bitwise_equal(
       gn(x, w, b), F::group_norm(x, F::GroupNormFuncOptions(3).weight(w).bias(b).eps(1e-4))));
   EXPECT_TRUE(bitwise_equal(gn(x), F::group_norm(x, F::GroupNormFuncOptions(3).eps(1e-4))));
-  EXPECT_THROW(custom::GroupNorm(2)(at::ones({1, 2})), std::invalid_argument);
+  EXPECT_THROW(custom::GroupNorm(2)(at::ones({1, 2})), c10::ValueError);
   EXPECT_EQ(printed(*gn), "quantsim::nn::custom::GroupNorm(num_groups=3, eps=0.0001)");
   AnyModule any_gn(gn);
   EXPECT_TRUE(bitwise_equal(any_gn.forward(x), gn(x)));

@@ -1,4 +1,4 @@
-// Spec §7 check 38, kernel path: with Quantize quantizers and a reference kernel (dequantize the
+// Kernel path (docs/modules.md §4): with Quantize quantizers and a reference kernel (dequantize the
 // inputs and parameters, run the float op, quantize onto the output encoding), every
 // QuantizationMixin class of the table gives its fake-quantization output.
 

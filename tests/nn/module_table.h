@@ -1,6 +1,6 @@
 #pragma once
 
-// The table-driven test of the quantized module table (spec §3.3-§3.6, §7 check 37): one `Row` per
+// The table-driven test of the quantized module table (docs/modules.md §5): one `Row` per
 // float module, the same checks run on every row.
 //
 // A test file builds its rows and instantiates the suite once:
@@ -136,9 +136,9 @@ struct Row {
   std::string variant;
   /// True where the table lists a QuantizationMixin class (Quantized<Name>).
   bool quantization_mixin = false;
-  /// Quantizer counts of spec §3.6.
+  /// Quantizer counts (docs/modules.md §5.2).
   size_t num_inputs = 0, num_outputs = 0;
-  /// When set, the parameter quantizer keys in order (spec §7 check 37).
+  /// When set, the parameter quantizer keys in order.
   c10::optional<std::vector<std::string>> param_keys;
   /// ModuleTraits<Float>::input_leaf of each input quantizer.
   std::vector<int> input_leaf;
@@ -156,8 +156,9 @@ struct Row {
   bool is_random = false;
   /// Backward is checked to reach the inputs bound to input quantizers.
   bool is_differentiable = true;
-  /// Input quantizers that see what the op fills in for an omitted (undefined) argument, the
-  /// RNNs' zero state (spec §3.5): calibrated although their argument is not a floating tensor.
+  /// Input quantizers that see what the op fills in for an omitted (undefined) argument, the RNNs'
+  /// zero state (docs/modules.md §5.3): calibrated although their argument is not a floating
+  /// tensor.
   std::vector<size_t> filled_inputs;
   /// Input quantizers whose quantized input takes no gradient (BatchNorm's running statistics):
   /// the backward check skips their ranges.
@@ -165,7 +166,7 @@ struct Row {
   /// Autograd has no derivative of the op at all (libtorch 1.13's floor_divide): backward throws.
   bool has_backward = true;
   /// The namespace of the quantized class: `quantsim::nn::custom::` for the custom float modules
-  /// (spec §3.7), else `quantsim::nn::`.
+  /// (docs/modules.md §6), else `quantsim::nn::`.
   std::string qualifier = "quantsim::nn::";
 
   Row& random() {
@@ -238,8 +239,8 @@ using Impl =
 }  // namespace detail
 
 /// A row for the float module the factory `make` returns (a holder or a shared_ptr), with
-/// `num_inputs`/`num_outputs` quantizers (spec §3.6) and the inputs `make_inputs` returns.
-/// `Mixin` is the class from_module must give: nn::QuantizationMixin for the table's
+/// `num_inputs`/`num_outputs` quantizers (docs/modules.md §5.2) and the inputs `make_inputs`
+/// returns. `Mixin` is the class from_module must give: nn::QuantizationMixin for the table's
 /// Quantized<Name> rows.
 template <template <typename> class Mixin = nn::FakeQuantizationMixin, typename Make,
           typename MakeInputs>
@@ -460,7 +461,7 @@ class ModuleTable : public ::testing::TestWithParam<Row> {
   }
 };
 
-// from_module gives the table's class with the table's slots (spec §3.2, §3.6, §7 check 37).
+// from_module gives the table's class with the table's slots (docs/modules.md §5, §7).
 TEST_P(ModuleTable, FromModuleGivesTheTableClass) {
   Instance instance(row());
   ASSERT_NE(instance.quantized, nullptr) << "not a quantized module";
@@ -487,7 +488,7 @@ TEST_P(ModuleTable, FromModuleGivesTheTableClass) {
   EXPECT_EQ(text.substr(0, prefix.size()), prefix) << text;
 }
 
-// With every slot empty the quantized module is its float module (spec §3.3).
+// With every slot empty the quantized module is its float module (docs/modules.md §1).
 TEST_P(ModuleTable, EmptySlotsComputeTheFloatModule) {
   Instance instance(row());
   ASSERT_TRUE(instance.valid());
@@ -522,7 +523,7 @@ TEST_P(ModuleTable, CalibrationInitializesTheQuantizersOfFloatingTensors) {
   }
 }
 
-// The calibrated output is oq(op(iq(x), pq(params))) bit-exactly (spec §3.3 builtin path).
+// The calibrated output is oq(op(iq(x), pq(params))) bit-exactly (docs/modules.md eq. (M1)).
 TEST_P(ModuleTable, CalibratedOutputIsTheQuantizedComposition) {
   const auto args = row().make_inputs();
   auto instance = calibrated(row(), args);

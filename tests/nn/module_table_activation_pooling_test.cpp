@@ -1,4 +1,5 @@
-// Module table rows of the "activation" and "pooling" groups (spec §3.6); checks in module_table.h.
+// Module table rows of the "activation" and "pooling" groups (docs/modules.md §5); checks in
+// module_table.h.
 
 #include <quantsim/nn/modules/activation.h>
 #include <quantsim/nn/modules/pooling.h>

@@ -1,4 +1,4 @@
-// Module table rows of the "custom_elementwise" group (spec §3.6, §3.7); checks in
+// Module table rows of the "custom_elementwise" group (docs/modules.md §5); checks in
 // module_table.h.
 
 #include <quantsim/nn/modules/custom_elementwise.h>

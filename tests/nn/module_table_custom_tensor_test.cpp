@@ -1,4 +1,4 @@
-// Module table rows of the "custom_tensor" group (spec §3.6, §3.7); checks in module_table.h.
+// Module table rows of the "custom_tensor" group (docs/modules.md §5); checks in module_table.h.
 
 #include <quantsim/nn/modules/custom_tensor.h>
 
@@ -25,10 +25,13 @@ Row unary(std::string name, Make make, X x) {
   return row(std::move(name), 1, 1, make, [x] { return Args{x()}; });
 }
 
+// The custom ChannelShuffle row is torch.nn's ChannelShuffle (one float module), checked with the
+// shape rows.
+static_assert(
+    std::is_same_v<custom::FakeQuantizedChannelShuffle, qs::nn::FakeQuantizedChannelShuffle>);
+
 std::vector<Row> spatial_reduction_rows() {
   return {
-      unary(
-          "ChannelShuffle", [] { return custom::ChannelShuffle(2); }, x4),
       unary(
           "MaxPool2d", [] { return custom::MaxPool2d(custom::MaxPool2dOptions(2)); }, x4),
       unary(

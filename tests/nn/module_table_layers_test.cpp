@@ -1,5 +1,5 @@
-// Module table rows of the "normalization", "conv" and "linear" groups (spec §3.6); checks in
-// module_table.h.
+// Module table rows of the "normalization", "conv" and "linear" groups (docs/modules.md §5); checks
+// in module_table.h.
 
 #include <quantsim/nn/modules/conv.h>
 #include <quantsim/nn/modules/linear.h>
@@ -132,14 +132,14 @@ std::vector<Row> linear_rows() {
           [] {
             return Args{at::randn({2, 3}), at::randn({2, 4})};
           }),
-      // §7 check 37: Embedding 0/1, EmbeddingBag 1/1, Linear 1/1 with {weight, bias}.
+      // Embedding 0/1, EmbeddingBag 1/1, Linear 1/1 with {weight, bias}.
       row(
           "Embedding", 0, 1, [] { return nn::Embedding(10, 4); },
           [] {
             return Args{at::randint(10, {2, 3}, at::kLong)};
           })
           .with_param_keys({"weight"}),
-      // Only per_sample_weights (the third argument) is quantized (spec §3.5).
+      // Only per_sample_weights (the third argument) is quantized (docs/modules.md §5.3).
       row(
           "EmbeddingBag", 1, 1,
           [] { return nn::EmbeddingBag(nn::EmbeddingBagOptions(10, 4).mode(torch::kSum)); },

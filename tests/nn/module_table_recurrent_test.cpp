@@ -1,4 +1,4 @@
-// Module table rows of the "recurrent" group (spec §3.5, §3.6); checks in module_table.h.
+// Module table rows of the "recurrent" group (docs/modules.md §5.3); checks in module_table.h.
 
 #include <quantsim/nn/modules/rnn.h>
 

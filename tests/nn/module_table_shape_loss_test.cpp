@@ -1,4 +1,5 @@
-// Module table rows of the "shape" and "loss" groups (spec §3.6); checks in module_table.h.
+// Module table rows of the "shape" and "loss" groups (docs/modules.md §5); checks in
+// module_table.h.
 
 #include <quantsim/nn/modules/loss.h>
 #include <quantsim/nn/modules/shape.h>
@@ -127,7 +128,7 @@ std::vector<Row> loss_rows() {
           [] {
             return Args{at::randn({5, 8}), at::randint(10, {5}, at::kLong)};
           }),
-      // §7 check 37: BCELoss 2/1.
+      // BCELoss 2/1.
       row(
           "BCELoss", 2, 1, [] { return nn::BCELoss(); },
           [] {
@@ -167,7 +168,7 @@ std::vector<Row> loss_rows() {
             return Args{at::randn({4, 5}), at::softmax(at::randn({4, 5}), 1)};
           })
           .with_variant("probabilities"),
-      // §7 check 37: GaussianNLLLoss 3/1.
+      // GaussianNLLLoss 3/1.
       row(
           "GaussianNLLLoss", 3, 1, [] { return qs::nn::GaussianNLLLoss(); },
           [] {

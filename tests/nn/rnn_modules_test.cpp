@@ -1,4 +1,4 @@
-// The recurrent rows (spec §3.5, §7 check 37, §8 item 4): RNN, LSTM, GRU and their cells.
+// The recurrent rows (docs/modules.md §5.3): RNN, LSTM, GRU and their cells.
 
 #include <quantsim/affine/quantizer.h>
 #include <quantsim/nn/modules.h>
@@ -132,7 +132,7 @@ PackedSequence packed_batch() {
 
 }  // namespace
 
-// §7 check 37, with the parameter keys libtorch gives the modules.
+// Quantizer counts (docs/modules.md §5.2), with the parameter keys libtorch gives the modules.
 TEST(RnnModules, QuantizerCountsAndParameterKeys) {
   using Keys = std::vector<std::string>;
   auto rnn = quantized(std::make_shared<torch::nn::RNNImpl>(
@@ -175,7 +175,7 @@ TEST(RnnModules, QuantizerCountsAndParameterKeys) {
   EXPECT_EQ(qs::nn::FakeQuantizedGRUCellImpl::name(), "GRUCell");
 }
 
-// Spec §8 item 4: unlike the reference on torch 1.13, the weight quantizers take effect.
+// Unlike the reference on torch 1.13, the weight quantizers take effect (docs/differences.md).
 TEST(RnnModules, RecurrentWeightQuantizersTakeEffect) {
   torch::manual_seed(0);
   const auto x = at::randn({6, 2, 3});
@@ -262,7 +262,8 @@ TEST(RnnModules, PackedSequencesQuantizeThePackedData) {
   EXPECT_TRUE(qs::testing::bitwise_equal(output.unsorted_indices(), packed.unsorted_indices()));
 }
 
-// Spec §3.5: the hidden-state quantizers apply to the zeros the op uses when hx is omitted.
+// docs/modules.md §5.3: the hidden-state quantizers apply to the zeros the op uses when hx is
+// omitted.
 TEST(RnnModules, HiddenStateQuantizersApplyToTheDefaultZeros) {
   torch::manual_seed(3);
   // A range without 0: zeros quantize to the range's lower end.

@@ -6,7 +6,6 @@
 
 #include <cstdio>
 #include <fstream>
-#include <stdexcept>
 #include <string>
 
 namespace qs = quantsim;
@@ -14,12 +13,12 @@ using Json = nlohmann::json;
 
 namespace {
 
-/// The message of the std::invalid_argument that parsing `config` raises ("" if none).
+/// The message of the c10::ValueError that parsing `config` raises ("" if none).
 std::string parse_error(const std::string& config) {
   try {
     qs::QuantsimConfig::parse(Json::parse(config), "test.json");
-  } catch (const std::invalid_argument& error) {
-    return error.what();
+  } catch (const c10::ValueError& error) {
+    return error.what_without_backtrace();
   }
   return "";
 }
@@ -159,7 +158,7 @@ TEST(QuantsimConfig, FileErrorsNameTheFile) {
   try {
     qs::QuantsimConfig::from_file(path);
     FAIL() << "malformed JSON parsed";
-  } catch (const std::invalid_argument& error) {
+  } catch (const c10::ValueError& error) {
     EXPECT_NE(std::string(error.what()).find(path + " is not valid JSON"), std::string::npos)
         << error.what();
   }
@@ -173,7 +172,9 @@ TEST(QuantsimConfig, FileErrorsNameTheFile) {
   try {
     qs::QuantsimConfig::from_file(path);
     FAIL() << "missing file parsed";
-  } catch (const std::invalid_argument& error) {
+  } catch (const c10::Error& error) {
+    // An I/O error is a plain c10::Error (a RuntimeError), not a ValueError.
+    EXPECT_EQ(dynamic_cast<const c10::ValueError*>(&error), nullptr);
     EXPECT_NE(std::string(error.what()).find("cannot open quantsim config file " + path),
               std::string::npos);
   }

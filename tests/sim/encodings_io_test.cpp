@@ -1,14 +1,16 @@
-// Encodings export/import and simulation state save/load (spec §6, §3.1 import semantics, §7
-// check 39), and atomic file replacement.
+// Encodings export/import and simulation state save/load (docs/simulation.md §7-§9), and atomic
+// file replacement.
 
 #include <quantsim/affine/grouped_block_quantizer.h>
 #include <quantsim/affine/quantizer.h>
+#include <quantsim/errors.h>
 #include <quantsim/floating/quantizer.h>
 #include <quantsim/nn/calibration.h>
 #include <quantsim/nn/modules.h>
 #include <quantsim/sim/atomic_file.h>
 #include <quantsim/sim/encodings_io.h>
 
+#include <c10/util/Type.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
@@ -209,14 +211,16 @@ std::set<std::string> listing(const fs::path& dir) {
   return names;
 }
 
-/// Runs `f`, expecting an exception of type E whose message contains every one of `parts`.
+/// Runs `f`, expecting an exception of exactly type E (a plain c10::Error is not a
+/// c10::ValueError) whose message contains every one of `parts`.
 template <typename E, typename F>
 void expect_error(F&& f, const std::vector<std::string>& parts) {
   try {
     f();
     ADD_FAILURE() << "no exception";
-  } catch (const E& e) {
-    const std::string message = e.what();
+  } catch (const std::exception& e) {
+    const std::string message = qs::message_of(e);
+    EXPECT_EQ(c10::demangle(typeid(e).name()), c10::demangle_type<E>()) << message;
     for (const auto& part : parts) {
       EXPECT_NE(message.find(part), std::string::npos) << "'" << part << "' not in: " << message;
     }
@@ -257,7 +261,7 @@ class EncodingsIo : public ::testing::Test {
 
 }  // namespace
 
-// ---- §7 check 39 and naming of the root -------------------------------------------------------
+// ---- legacy dicts (docs/quantization.md §10.1) and naming of the root ---------------------------
 
 TEST_F(EncodingsIo, LegacyDictOfCheck39) {
   qs::nn::QuantizedLinear linear(torch::nn::LinearOptions(2, 2));
@@ -467,7 +471,7 @@ TEST_F(EncodingsIo, PerChannelActivationIsAnErrorIn100Only) {
   model->push_back("lin", linear);
   linear->output_quantizers[0] = QuantizeDequantize({2}, 8, false);
   qdq(linear->output_quantizers[0])->set_range(at::zeros({2}), at::ones({2}));
-  expect_error<std::invalid_argument>(
+  expect_error<c10::ValueError>(
       [&] { qs::encodings(*model, qs::ExportOptions().version(qs::EncodingVersion::k1_0_0)); },
       {"lin.output_0", "2 channels"});
   // The torch layout keeps the list; it loads back.
@@ -489,8 +493,8 @@ TEST_F(EncodingsIo, VersionStrings) {
   EXPECT_EQ(qs::encoding_version_from_string("0.6.1"), qs::EncodingVersion::k0_6_1);
   EXPECT_EQ(qs::encoding_version_from_string("1.0.0"), qs::EncodingVersion::k1_0_0);
   EXPECT_EQ(qs::to_string(qs::EncodingVersion::k1_0_0), "1.0.0");
-  expect_error<std::invalid_argument>([] { qs::encoding_version_from_string("0.6"); },
-                                      {"\"0.6\"", "0.6.1", "1.0.0"});
+  expect_error<c10::NotImplementedError>([] { qs::encoding_version_from_string("0.6"); },
+                                         {"\"0.6\"", "0.6.1", "1.0.0"});
 }
 
 // ---- files and round trip ---------------------------------------------------------------------
@@ -542,27 +546,27 @@ TEST_F(EncodingsIo, StrictUnknownNamesAreErrorsAndChangeNothing) {
 
   auto unknown_module = good;
   unknown_module["activation_encodings"]["ghost"] = {{"output", {{"0", kAddOut}}}};
-  expect_error<std::runtime_error>([&] { qs::load_encodings(*net, unknown_module); },
-                                   {"load_encodings", "activation_encodings[\"ghost\"]", "ghost"});
+  expect_error<c10::Error>([&] { qs::load_encodings(*net, unknown_module); },
+                           {"load_encodings", "activation_encodings[\"ghost\"]", "ghost"});
   expect_same_state(before, state_of(*net));
 
   auto unknown_param = good;
   unknown_param["param_encodings"]["fc.scale"] = weight_dicts(kFcScales);
-  expect_error<std::runtime_error>([&] { qs::load_encodings(*net, unknown_param); },
-                                   {"param_encodings[\"fc.scale\"]"});
+  expect_error<c10::Error>([&] { qs::load_encodings(*net, unknown_param); },
+                           {"param_encodings[\"fc.scale\"]"});
   expect_same_state(before, state_of(*net));
 
   auto unknown_slot = good;
   unknown_slot["activation_encodings"]["fc"]["output"]["1"] = kFcOut;
-  expect_error<std::runtime_error>([&] { qs::load_encodings(*net, unknown_slot); },
-                                   {"activation_encodings[\"fc\"][\"output\"][\"1\"]"});
+  expect_error<c10::Error>([&] { qs::load_encodings(*net, unknown_slot); },
+                           {"activation_encodings[\"fc\"][\"output\"][\"1\"]"});
   expect_same_state(before, state_of(*net));
 
   // An entry for an empty slot (conv1 has no bias quantizer).
   auto empty_slot = good;
   empty_slot["param_encodings"]["conv1.bias"] = json::array({kAddOut});
-  expect_error<std::runtime_error>([&] { qs::load_encodings(*net, empty_slot); },
-                                   {"param_encodings[\"conv1.bias\"]", "empty"});
+  expect_error<c10::Error>([&] { qs::load_encodings(*net, empty_slot); },
+                           {"param_encodings[\"conv1.bias\"]", "empty"});
   expect_same_state(before, state_of(*net));
 
   // Without strict the unknown names and the empty slot are skipped; the rest loads.
@@ -587,39 +591,38 @@ TEST_F(EncodingsIo, MismatchingEntriesAreErrorsNamingThemAndChangeNothing) {
   // fc's weight has 3 channels; conv1 (loaded earlier in model order) must not change either.
   auto wrong_channels = good;
   wrong_channels["param_encodings"]["fc.weight"] = weight_dicts({0.5, 0.25});
-  expect_error<std::invalid_argument>([&] { qs::load_encodings(*net, wrong_channels); },
-                                      {"param_encodings[\"fc.weight\"]", "2 entries", "needs 3"});
+  expect_error<c10::ValueError>([&] { qs::load_encodings(*net, wrong_channels); },
+                                {"param_encodings[\"fc.weight\"]", "2 entries", "needs 3"});
   expect_same_state(before, state_of(*net));
 
   auto per_channel_activation = good;
   per_channel_activation["activation_encodings"]["fc"]["output"]["0"] = {kFcOut, kFcOut};
-  expect_error<std::invalid_argument>([&] { qs::load_encodings(*net, per_channel_activation); },
-                                      {"activation_encodings[\"fc\"][\"output\"][\"0\"]"});
+  expect_error<c10::ValueError>([&] { qs::load_encodings(*net, per_channel_activation); },
+                                {"activation_encodings[\"fc\"][\"output\"][\"0\"]"});
   expect_same_state(before, state_of(*net));
 
   auto missing_key = good;
   missing_key["activation_encodings"]["fc"]["output"]["0"].erase("max");
-  expect_error<std::invalid_argument>([&] { qs::load_encodings(*net, missing_key); },
-                                      {"activation_encodings[\"fc\"][\"output\"][\"0\"]", "max"});
+  expect_error<c10::IndexError>([&] { qs::load_encodings(*net, missing_key); },
+                                {"activation_encodings[\"fc\"][\"output\"][\"0\"]", "max"});
   expect_same_state(before, state_of(*net));
 
   auto bad_symmetry = good;
   bad_symmetry["param_encodings"]["fc.weight"][0]["is_symmetric"] = "yes";
-  expect_error<std::invalid_argument>([&] { qs::load_encodings(*net, bad_symmetry); },
-                                      {"param_encodings[\"fc.weight\"]", "is_symmetric"});
+  expect_error<c10::ValueError>([&] { qs::load_encodings(*net, bad_symmetry); },
+                                {"param_encodings[\"fc.weight\"]", "is_symmetric"});
   expect_same_state(before, state_of(*net));
 
   auto not_a_dict = good;
   not_a_dict["activation_encodings"]["add"] = json::array({kAddOut});
-  expect_error<std::invalid_argument>([&] { qs::load_encodings(*net, not_a_dict); },
-                                      {"activation_encodings[\"add\"]"});
+  expect_error<c10::ValueError>([&] { qs::load_encodings(*net, not_a_dict); },
+                                {"activation_encodings[\"add\"]"});
   expect_same_state(before, state_of(*net));
 
   // The 1.0.0 <prefix>.encodings file is not the torch layout.
   const auto v100 =
       qs::encodings(*reference, qs::ExportOptions().version(qs::EncodingVersion::k1_0_0));
-  expect_error<std::invalid_argument>([&] { qs::load_encodings(*net, v100); },
-                                      {"_torch.encodings"});
+  expect_error<c10::ValueError>([&] { qs::load_encodings(*net, v100); }, {"_torch.encodings"});
   expect_same_state(before, state_of(*net));
 }
 
@@ -629,20 +632,19 @@ TEST_F(EncodingsIo, MalformedJsonNamesTheFileAndPosition) {
   const auto before = state_of(*net);
   const auto path = dir_ / "broken_torch.encodings";
   write_text(path, "{\n    \"activation_encodings\": {\n        \"conv1\": [\n");
-  expect_error<std::invalid_argument>([&] { qs::load_encodings(*net, path.string()); },
-                                      {path.string(), "malformed JSON", "line "});
+  expect_error<c10::ValueError>([&] { qs::load_encodings(*net, path.string()); },
+                                {path.string(), "malformed JSON", "line "});
   expect_same_state(before, state_of(*net));
-  expect_error<std::runtime_error>(
-      [&] { qs::load_encodings(*net, (dir_ / "missing.encodings").string()); },
-      {"missing.encodings", "cannot open"});
+  expect_error<c10::Error>([&] { qs::load_encodings(*net, (dir_ / "missing.encodings").string()); },
+                           {"missing.encodings", "cannot open"});
   // Errors in a well-formed file name the file and the entry.
   Net reference(0);
   configure(reference);
   auto wrong = qs::torch_encodings(*reference);
   wrong["param_encodings"]["fc.weight"] = weight_dicts({1.0});
   write_text(path, wrong.dump());
-  expect_error<std::invalid_argument>([&] { qs::load_encodings(*net, path.string()); },
-                                      {path.string(), "param_encodings[\"fc.weight\"]"});
+  expect_error<c10::ValueError>([&] { qs::load_encodings(*net, path.string()); },
+                                {path.string(), "param_encodings[\"fc.weight\"]"});
   expect_same_state(before, state_of(*net));
 }
 
@@ -700,7 +702,7 @@ TEST_F(EncodingsIo, AtomicWriteReplacesAndCreatesNothingElse) {
   qs::write_file_atomically(path.string(), [](std::ostream& os) { os << "second"; });
   EXPECT_EQ(read_file(path), "second");
   EXPECT_EQ(listing(dir_), (std::set<std::string>{"file.txt"}));
-  expect_error<std::runtime_error>(
+  expect_error<c10::Error>(
       [&] {
         qs::write_file_atomically((dir_ / "no_such_dir" / "f").string(),
                                   [](std::ostream& os) { os << "x"; });
@@ -750,8 +752,8 @@ TEST_F(EncodingsIo, ExportFailingMidWriteLeavesThePreviousFilesByteIdentical) {
   qdq(net->fc->output_quantizers[0])->set_range(-8, 7.9375);  // new content to write
   {
     FileSizeLimit limit(512);  // the disk "fills up" after 512 bytes of the new file
-    expect_error<std::runtime_error>([&] { qs::export_encodings(*net, dir_.string(), "net"); },
-                                     {(dir_ / "net.encodings").string(), "File too large"});
+    expect_error<c10::Error>([&] { qs::export_encodings(*net, dir_.string(), "net"); },
+                             {(dir_ / "net.encodings").string(), "File too large"});
   }
   EXPECT_EQ(read_file(dir_ / "net.encodings"), encodings_before);
   EXPECT_EQ(read_file(dir_ / "net_torch.encodings"), torch_before);
@@ -801,33 +803,31 @@ TEST_F(EncodingsIo, LoadStateOfAnotherModelChangesNothing) {
   Net other(0, /*channels=*/5);
   configure(other, /*ranges=*/false);
   qs::save_state(*other, (dir_ / "other.pt").string());
-  expect_error<std::runtime_error>(
-      [&] { qs::load_state(*net, (dir_ / "other.pt").string()); },
-      {"other.pt", "\"conv1.bias\" is [5] Float in the file but [4] Float"});
+  expect_error<c10::Error>([&] { qs::load_state(*net, (dir_ / "other.pt").string()); },
+                           {"other.pt", "\"conv1.bias\" is [5] Float in the file but [4] Float"});
   expect_same_state(before, state_of(*net));
 
   // The same architecture with other slots filled: keys that do not match.
   Net fewer(0);
   fewer->conv1->param_quantizers["weight"] = QuantizeDequantize({4, 1, 1, 1}, 4, true);
   qs::save_state(*fewer, (dir_ / "fewer.pt").string());
-  expect_error<std::runtime_error>([&] { qs::load_state(*net, (dir_ / "fewer.pt").string()); },
-                                   {"fewer.pt", "input_quantizers"});
+  expect_error<c10::Error>([&] { qs::load_state(*net, (dir_ / "fewer.pt").string()); },
+                           {"fewer.pt", "input_quantizers"});
   expect_same_state(before, state_of(*net));
 
   Net more(0);
   configure(more);
   more->fc->param_quantizers["bias"] = QuantizeDequantize({}, 8, true);
   qs::save_state(*more, (dir_ / "more.pt").string());
-  expect_error<std::runtime_error>(
-      [&] { qs::load_state(*net, (dir_ / "more.pt").string()); },
-      {"more.pt", "fc.param_quantizers.bias", "which the model does not"});
+  expect_error<c10::Error>([&] { qs::load_state(*net, (dir_ / "more.pt").string()); },
+                           {"more.pt", "fc.param_quantizers.bias", "which the model does not"});
   expect_same_state(before, state_of(*net));
 
-  expect_error<std::runtime_error>([&] { qs::load_state(*net, (dir_ / "none.pt").string()); },
-                                   {"none.pt", "cannot open"});
+  expect_error<c10::Error>([&] { qs::load_state(*net, (dir_ / "none.pt").string()); },
+                           {"none.pt", "cannot open"});
   write_text(dir_ / "garbage.pt", "not a zip archive");
-  expect_error<std::runtime_error>([&] { qs::load_state(*net, (dir_ / "garbage.pt").string()); },
-                                   {"garbage.pt", "not a saved state"});
+  expect_error<c10::Error>([&] { qs::load_state(*net, (dir_ / "garbage.pt").string()); },
+                           {"garbage.pt", "not a saved state"});
   expect_same_state(before, state_of(*net));
   EXPECT_TRUE(qs::testing::bitwise_equal(net->forward(x), y));
 }

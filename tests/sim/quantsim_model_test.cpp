@@ -223,7 +223,7 @@ TEST(QuantizationSimModel, QuantSchemesChooseAnalyzersAndTrainability) {
         EXPECT_NE(std::dynamic_pointer_cast<qs::MinMaxEncodingAnalyzer>(analyzer), nullptr);
     }
   }
-  EXPECT_THROW(qs::quant_scheme_from_string("tf"), std::invalid_argument);
+  EXPECT_THROW(qs::quant_scheme_from_string("tf"), c10::ValueError);
 }
 
 TEST(QuantizationSimModel, ComputeEncodingsInitializesEveryQuantizer) {
@@ -304,10 +304,10 @@ TEST(QuantizationSimModel, Errors) {
   Net net;
   EXPECT_THROW(qs::QuantizationSimModel(
                    net.ptr(), [] {}, qs::SimOptions().default_param_bw(0)),
-               std::invalid_argument);
+               c10::ValueError);
   EXPECT_THROW(qs::QuantizationSimModel(
                    net.ptr(), [] {}, qs::SimOptions().default_output_bw(33)),
-               std::invalid_argument);
+               c10::ValueError);
   // A failing recorded pass puts the quantizers it took out back.
   auto mine = qs::affine::QuantizeDequantize({}, 8, false);
   net->conv->output_quantizers[0] = mine;

@@ -1,7 +1,7 @@
 #pragma once
 
-// Float32 tensors from literals, built as Python's torch.tensor([...]) builds them from the spec's
-// numbers: each double literal rounded once to float32.
+// Float32 tensors from literals, built as Python's torch.tensor([...]) builds them from the
+// reference's numbers: each double literal rounded once to float32.
 
 #include <ATen/ATen.h>
 

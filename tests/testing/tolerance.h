@@ -6,7 +6,7 @@
 //    float32/16 results 4 ulps of the result's type per element and 1 ulp on the mean; for
 //    float64 results, whose rounding error grows with the number of terms and with
 //    cancellation, a relative 1e-12 (reduction_close)
-//  * spec numbers: 1e-6 absolute unless the check states otherwise (kSpecAtol)
+//  * the reference's numbers: 1e-6 absolute unless the check states otherwise (kSpecAtol)
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>

@@ -1,6 +1,7 @@
 #pragma once
 
-/// `AffineEncoding`: scale, offset and integer grid of an affine quantization (spec §1.10).
+/// `AffineEncoding`: scale, offset and integer grid of an affine quantization
+/// (docs/quantization.md §10.1).
 
 #include <quantsim/affine/grid.h>
 #include <quantsim/encoding.h>
@@ -11,17 +12,18 @@ namespace quantsim::affine {
 
 /// Scale s and offset o on the integer grid [qmin, qmax] (docs/quantization.md, eq. 1-2).
 ///
-/// s and o have the encoding's shape and broadcast to a tensor as in spec §1.3, or, with a
-/// non-empty `block_size` (one entry per scale dim), to blocks of its last dims (§1.4). The
-/// offset is subtracted when quantizing (o = -zero_point). Represented real range:
+/// s and o have the encoding's shape and broadcast to a tensor as in docs/quantization.md §3, or,
+/// with a non-empty `block_size` (one entry per scale dim), to blocks of its last dims. The offset
+/// is subtracted when quantizing (o = -zero_point). Represented real range:
 ///
 ///     min = (o + qmin) * s        max = (o + qmax) * s
 ///
 /// The reference's two constructor spellings map to the Grid factories:
-/// `AffineEncoding(s, o, bitwidth, signed, symmetry)` is
-/// `AffineEncoding(s, o, Grid::from_bitwidth(bitwidth, signed), symmetry)`, and
-/// `AffineEncoding(s, o, qmin, qmax, symmetry)` is `AffineEncoding(s, o, Grid{qmin, qmax},
-/// symmetry)`.
+///
+///     AffineEncoding(s, o, bitwidth, signed, symmetry)  ->
+///         AffineEncoding(s, o, Grid::from_bitwidth(bitwidth, signed), symmetry)
+///     AffineEncoding(s, o, qmin, qmax, symmetry)        ->
+///         AffineEncoding(s, o, Grid{qmin, qmax}, symmetry)
 ///
 /// Example:
 ///     AffineEncoding enc(torch::tensor(1.f), torch::tensor(-5.f), Grid::from_bitwidth(8, false));
@@ -29,7 +31,7 @@ namespace quantsim::affine {
 ///     enc.granularity();  // "pertensor"
 class AffineEncoding : public EncodingBase {
  public:
-  /// std::invalid_argument when grid.qmin >= grid.qmax (the reference's ValueError); c10::Error
+  /// c10::ValueError when grid.qmin >= grid.qmax (the reference's ValueError); c10::Error
   /// when scale/offset are undefined or not floating, when the offset does not broadcast to the
   /// scale's shape, or when a non-empty `block_size` has not one entry per scale dim.
   AffineEncoding(at::Tensor scale, at::Tensor offset, Grid grid, bool symmetry = false,
@@ -47,7 +49,8 @@ class AffineEncoding : public EncodingBase {
   int64_t num_steps() const { return grid_.num_steps(); }
   /// Whether the encoding was made symmetric (offset fixed at 0). Only reported, not enforced.
   bool symmetry() const { return symmetry_; }
-  /// Block sizes of a blockwise encoding (spec §1.4); empty for per-tensor/per-channel.
+  /// Block sizes of a blockwise encoding (docs/quantization.md §3); empty for
+  /// per-tensor/per-channel.
   const std::vector<int64_t>& block_size() const { return block_size_; }
   /// (offset + qmin) * scale, in the scale's dtype.
   at::Tensor min() const;
@@ -61,7 +64,7 @@ class AffineEncoding : public EncodingBase {
   /// log2(qmax - qmin + 1); c10::Error for a non-standard grid such as [-127, 127].
   int64_t bitwidth() const override { return grid_.bitwidth(); }
   /// "pertensor" for a 0-dim scale, "blockwise" with a block size, "perchannel" when at most one
-  /// scale dim is not 1 (so shape (1,) is "perchannel", spec §8.10), else "unknown".
+  /// scale dim is not 1 (so shape (1,) is "perchannel", docs/quantization.md §3), else "unknown".
   std::string granularity() const override;
   std::shared_ptr<EncodingBase> to(c10::optional<c10::Device> device,
                                    c10::optional<at::ScalarType> dtype) const override;
@@ -74,9 +77,12 @@ class AffineEncoding : public EncodingBase {
   at::Tensor dequantize(const at::Tensor& q) const override;
   /// Smallest of uint8 ([0, 255] fits), int8, int16, else int32 that holds the grid.
   at::ScalarType dtype() const override;
-  /// One dict per scale element, row-major (spec §6):
-  /// `{min, max, scale, offset: offset + qmin, bitwidth, dtype: "int", is_symmetric:
-  /// "True"|"False"}`. A signed-symmetric 8-bit encoding of scale 0.01 gives
+  /// One dict per scale element, row-major (docs/quantization.md §10.1):
+  ///
+  ///     {min, max, scale, offset: offset + qmin, bitwidth, dtype: "int",
+  ///      is_symmetric: "True" | "False"}
+  ///
+  /// A signed-symmetric 8-bit encoding of scale 0.01 gives
   /// `{min -1.28, max 1.27, scale 0.01, offset -128, bitwidth 8, ...}`. c10::Error for a grid
   /// without a bitwidth (as the reference).
   nlohmann::json to_legacy_format() const override;

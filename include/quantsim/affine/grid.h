@@ -1,6 +1,6 @@
 #pragma once
 
-/// The integer grid [qmin, qmax] of an affine quantizer (spec §1.1).
+/// The integer grid [qmin, qmax] of an affine quantizer (docs/quantization.md §1).
 
 #include <cstdint>
 
@@ -15,12 +15,12 @@ struct Grid {
   bool operator==(const Grid& o) const { return qmin == o.qmin && qmax == o.qmax; }
 
   /// Grid of `num_steps` steps: signed `[-ceil(n/2), floor(n/2)]`, unsigned `[0, n]`.
-  /// `from_num_steps(254, true) == {-127, 127}`. Throws std::invalid_argument for n < 1.
+  /// `from_num_steps(254, true) == {-127, 127}`. Throws c10::ValueError for n < 1.
   static Grid from_num_steps(int64_t num_steps, bool is_signed);
   /// Grid of a `bitwidth`-bit integer: `from_bitwidth(8, true) == {-128, 127}`.
-  /// Throws std::invalid_argument unless 1 <= bitwidth <= 63.
+  /// Throws c10::ValueError unless 1 <= bitwidth <= 63.
   static Grid from_bitwidth(int64_t bitwidth, bool is_signed);
-  /// Validated explicit grid; throws std::invalid_argument when qmin >= qmax.
+  /// Validated explicit grid; throws c10::ValueError when qmin >= qmax.
   static Grid from_range(int64_t qmin, int64_t qmax);
 
   /// True iff the grid is a standard integer type's range (`qmin + qmax == -1` or `qmin == 0`
@@ -30,7 +30,7 @@ struct Grid {
   int64_t bitwidth() const;
   /// qmin < 0 <= qmax; c10::Error for a non-standard grid.
   bool is_signed() const;
-  /// The same signedness with `bitwidth` bits; std::invalid_argument for bitwidth < 1,
+  /// The same signedness with `bitwidth` bits; c10::ValueError for bitwidth < 1,
   /// c10::Error for a grid that is neither signed-standard nor unsigned ([0, n]).
   Grid with_bitwidth(int64_t bitwidth) const;
   /// Shifts the grid: signed->unsigned by -qmin, unsigned->signed by ceil((qmax+qmin)/2).

@@ -1,13 +1,14 @@
 #pragma once
 
-/// `GroupedBlockQuantizeDequantize`: low-power blockwise quantization, LPBQ (spec §1.5).
+/// `GroupedBlockQuantizeDequantize`: low-power blockwise quantization, LPBQ
+/// (docs/quantization.md §4).
 ///
 /// Each block's scale is itself quantized onto a per-group (usually per-channel) grid, so that
 /// hardware stores one float scale per channel and a small integer per block:
 ///
-///     s_blk   = (max - min) / n                                    (6)
-///     s_ch    = max_{group}(s_blk) / 2^(dbw - bw)                  (7)
-///     s_final = clamp(round(s_blk / s_ch), 1, 2^(dbw - bw)) * s_ch  (8)
+///     s_blk   = (max - min) / n                                    (4)
+///     s_ch    = max_{group}(s_blk) / 2^(dbw - bw)                  (6)
+///     s_final = clamp(round(s_blk / s_ch), 1, 2^(dbw - bw)) * s_ch  (7)
 
 #include <quantsim/affine/quantizer.h>
 

@@ -1,6 +1,6 @@
 #pragma once
 
-/// Affine quantizer modules with learnable `min`/`max` (spec §1.7–§1.9):
+/// Affine quantizer modules with learnable `min`/`max` (docs/quantization.md §4, §9):
 /// `Quantize` (output: grid integers as a QuantizedTensor) and `QuantizeDequantize` (output: the
 /// fake-quantized float tensor).
 ///
@@ -20,15 +20,16 @@
 
 #include <memory>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace quantsim::affine {
 
 /// Construction options shared by every affine quantizer.
 struct QuantizerOptions {
-  /// `bitwidth`-bit grid, signed iff `symmetric` (spec §1.1).
+  /// `bitwidth`-bit grid, signed iff `symmetric` (docs/quantization.md §1).
   QuantizerOptions(std::vector<int64_t> shape, int64_t bitwidth, bool symmetric);
-  /// Explicit grid; std::invalid_argument when qmin >= qmax.
+  /// Explicit grid; c10::ValueError when qmin >= qmax.
   QuantizerOptions(std::vector<int64_t> shape, int64_t qmin, int64_t qmax, bool symmetric);
   /// (shape, qmin, qmax) without `symmetric` is an error (the reference's TypeError); without this
   /// overload qmax would silently convert to `bool` and select (shape, bitwidth, symmetric).
@@ -43,7 +44,7 @@ struct QuantizerOptions {
   /// Statistics used by compute_encodings(). Default: MinMaxEncodingAnalyzer of `shape` (or of
   /// the interleaved block shape with `block_size`).
   TORCH_ARG(std::shared_ptr<EncodingAnalyzer>, encoding_analyzer) = nullptr;
-  /// Blockwise quantization of the input's last dims (spec §1.4). Default: none.
+  /// Blockwise quantization of the input's last dims (docs/quantization.md §3). Default: none.
   TORCH_ARG(std::vector<int64_t>, block_size) = {};
 };
 
@@ -65,44 +66,46 @@ class AffineQuantizerBase : public QuantizerBase {
     return options_.encoding_analyzer();
   }
 
-  int64_t qmin() const { return options_.grid().qmin; }
-  int64_t qmax() const { return options_.grid().qmax; }
+  int64_t qmin() const override { return options_.grid().qmin; }
+  int64_t qmax() const override { return options_.grid().qmax; }
   Grid grid() const { return options_.grid(); }
   int64_t num_steps() const { return options_.grid().num_steps(); }
-  bool symmetric() const { return options_.symmetric(); }
+  bool symmetric() const override { return options_.symmetric(); }
   /// log2 of the grid size; c10::Error for a non-standard grid such as [-127, 127].
-  int64_t bitwidth() const { return options_.grid().bitwidth(); }
+  int64_t bitwidth() const override { return options_.grid().bitwidth(); }
   /// qmin < 0 <= qmax; c10::Error for a non-standard grid.
   bool is_signed() const { return options_.grid().is_signed(); }
-  /// Same signedness with another bitwidth (spec §1.1): a signed grid (qmin + qmax == -1)
-  /// becomes [-2^(B-1), 2^(B-1)-1], an unsigned one (qmin == 0) [0, 2^B-1], even when its size
-  /// is not a power of two; c10::Error for any other grid, std::invalid_argument for B < 1.
+  /// Same signedness with another bitwidth (docs/quantization.md §1): a signed grid
+  /// (qmin + qmax == -1) becomes [-2^(B-1), 2^(B-1)-1], an unsigned one (qmin == 0) [0, 2^B-1],
+  /// even when its size is not a power of two; c10::Error for any other grid, c10::ValueError for
+  /// B < 1.
   void set_bitwidth(int64_t bitwidth);
   /// As the reference's setter, a floating value must be integral (5.0 is 5); 0.1 is
-  /// std::invalid_argument (the reference's TypeError).
+  /// c10::TypeError, as the reference's TypeError.
   template <typename Floating, std::enable_if_t<std::is_floating_point_v<Floating>, int> = 0>
   void set_bitwidth(Floating bitwidth) {
     set_bitwidth(integral_bitwidth(static_cast<double>(bitwidth)));
   }
-  /// Shifts the grid to the other signedness (spec §1.1).
+  /// Shifts the grid to the other signedness (docs/quantization.md §1).
   void set_signed(bool is_signed);
 
-  /// Sets the clipping percentile of the quantizer's PercentileEncodingAnalyzer (spec §2.4);
-  /// std::invalid_argument for p outside [50, 100]. Returns false, changing nothing, when the
-  /// analyzer is of another kind (quantsim's set_percentile_value skips those too).
+  /// Sets the clipping percentile of the quantizer's PercentileEncodingAnalyzer
+  /// (docs/quantization.md §8.4); c10::ValueError for p outside [50, 100]. Returns false, changing
+  /// nothing, when the analyzer is of another kind (quantsim's set_percentile_value skips those
+  /// too).
   ///     q->set_percentile(99.9);
   bool set_percentile(double percentile);
 
   /// Copies the range into min/max (broadcast) without recording gradients; marks initialized.
-  void set_range(const at::Tensor& min, const at::Tensor& max);
-  void set_range(double min, double max);
+  void set_range(const at::Tensor& min, const at::Tensor& max) override;
+  void set_range(double min, double max) override;
 
   /// Eq. (4)/(5) and the grid-aligned range scale*(offset+qmin), scale*(offset+qmax);
   /// nullopt when uninitialized.
-  c10::optional<at::Tensor> get_scale(at::ScalarType dtype = at::kFloat) const;
-  c10::optional<at::Tensor> get_offset(at::ScalarType dtype = at::kFloat) const;
-  c10::optional<at::Tensor> get_min(at::ScalarType dtype = at::kFloat) const;
-  c10::optional<at::Tensor> get_max(at::ScalarType dtype = at::kFloat) const;
+  c10::optional<at::Tensor> get_scale(at::ScalarType dtype = at::kFloat) const override;
+  c10::optional<at::Tensor> get_offset(at::ScalarType dtype = at::kFloat) const override;
+  c10::optional<at::Tensor> get_min(at::ScalarType dtype = at::kFloat) const override;
+  c10::optional<at::Tensor> get_max(at::ScalarType dtype = at::kFloat) const override;
 
   std::shared_ptr<EncodingBase> get_encoding() const override;
   /// The encoding as its concrete type; null when uninitialized.
@@ -126,7 +129,7 @@ class AffineQuantizerBase : public QuantizerBase {
                          at::ScalarType dtype) const;
   /// The encoding a forward uses: the learned range, or inside compute_encodings() this batch's
   /// range (detached). c10::Error when uninitialized outside calibration; inside calibration,
-  /// std::invalid_argument naming this quantizer for a batch without usable values (the
+  /// c10::ValueError naming this quantizer for a batch without usable values (the
   /// statistics of the earlier batches are kept).
   AffineEncoding forward_encoding(const at::Tensor& x);
   /// Name used in messages ("QuantizeDequantize", ...).
@@ -134,12 +137,18 @@ class AffineQuantizerBase : public QuantizerBase {
   /// After a Cloneable copy: the initialization flags of `other` and a deep copy of its analyzer
   /// (statistics included), so that the clone calibrates independently.
   void finish_clone_from(const AffineQuantizerBase& other);
+  /// set_legacy_encodings' (min, max) per entry: the file's, or the nearest floats that make
+  /// eq. (4) give the entry's exported `scale` exactly with the same offset.
+  static std::pair<std::vector<float>, std::vector<float>> range_reproducing_scales(
+      const nlohmann::json& encodings, const std::vector<float>& mins,
+      const std::vector<float>& maxs, const Grid& grid);
 
   void begin_calibration() override;
   void end_calibration() override;
 
  private:
-  /// `bitwidth` as an integer; std::invalid_argument unless it is a finite integral value.
+  /// `bitwidth` as an integer; c10::TypeError unless it is a finite integral value,
+  /// c10::ValueError beyond 1e9.
   static int64_t integral_bitwidth(double bitwidth);
   /// A range tensor of the analyzer's shape, as a tensor of `shape()`.
   at::Tensor to_quantizer_shape(const at::Tensor& t) const;

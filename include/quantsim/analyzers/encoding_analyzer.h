@@ -1,7 +1,7 @@
 #pragma once
 
 /// `EncodingAnalyzer`: gathers statistics of the tensors a quantizer sees during calibration and
-/// turns them into a (min, max) range (spec §2.1).
+/// turns them into a (min, max) range (docs/quantization.md §8.1).
 
 #include <ATen/core/Tensor.h>
 
@@ -37,7 +37,7 @@ class EncodingAnalyzer {
 
   /// Accumulates the statistics of x and returns those of this batch alone. NaN values are left
   /// out (and counted, see nan_count()). c10::Error if the shape is not expandable to x;
-  /// std::invalid_argument if a slice of x holds no usable value (no finite value for the
+  /// c10::ValueError if a slice of x holds no usable value (no finite value for the
   /// histogram analyzers, only NaN for MinMax), in which case the statistics gathered so far
   /// are kept unchanged.
   virtual std::shared_ptr<const Statistics> update_stats(const at::Tensor& x) = 0;
@@ -47,7 +47,7 @@ class EncodingAnalyzer {
   /// the quantizer can report them once per calibration. A batch that update_stats rejected
   /// does not count.
   int64_t nan_count() const { return nan_count_; }
-  /// (min, max) of `shape()` from the given statistics; std::invalid_argument for num_steps < 1.
+  /// (min, max) of `shape()` from the given statistics; c10::ValueError for num_steps < 1.
   virtual std::pair<at::Tensor, at::Tensor> compute_encodings_from_stats(const Statistics& stats,
                                                                          int64_t num_steps,
                                                                          bool symmetric) const = 0;

@@ -1,7 +1,8 @@
 #pragma once
 
-/// The histogram observer shared by the Percentile and SQNR analyzers (spec §2.3): one histogram
-/// per element of the analyzer shape, re-binned onto the union range as batches widen it.
+/// The histogram observer shared by the Percentile and SQNR analyzers (docs/quantization.md §8.3):
+/// one histogram per element of the analyzer shape, re-binned onto the union range as batches widen
+/// it.
 
 #include <quantsim/analyzers/encoding_analyzer.h>
 
@@ -26,7 +27,7 @@ struct HistogramStatistics : Statistics {
   at::Tensor min, max;
 };
 
-/// Collects and merges per-slice histograms (spec §2.3).
+/// Collects and merges per-slice histograms (docs/quantization.md §8.3).
 ///
 /// Deliberate difference from the reference (docs/differences.md): from the second batch on the
 /// new data of histogram h is the channel-h slice for every shape, where the reference takes
@@ -37,14 +38,14 @@ struct HistogramStatistics : Statistics {
 ///     observer.merge_stats(batch, x);
 class HistogramObserver {
  public:
-  /// std::invalid_argument for num_bins < 1.
+  /// c10::ValueError for num_bins < 1.
   HistogramObserver(std::vector<int64_t> shape, int64_t num_bins);
 
   const std::vector<int64_t>& shape() const { return shape_; }
   int64_t num_bins() const { return num_bins_; }
   int64_t num_histograms() const;
 
-  /// Histograms of x alone. c10::Error if the shape is not expandable to x; std::invalid_argument
+  /// Histograms of x alone. c10::Error if the shape is not expandable to x; c10::ValueError
   /// if some slice holds no finite value (the reference's ValueError).
   std::shared_ptr<HistogramStatistics> collect_stats(const at::Tensor& x) const;
   /// collect_stats without the histogram pass: min, max, edges and NaN count only.
@@ -60,7 +61,7 @@ class HistogramObserver {
   const std::shared_ptr<const HistogramStatistics>& stats() const { return stats_; }
 
  private:
-  /// (H, B+1) float32 edges for per-histogram ranges (H,) (spec §2.3).
+  /// (H, B+1) float32 edges for per-histogram ranges (H,) (docs/quantization.md eq. (S2)).
   at::Tensor bin_edges(const at::Tensor& min, const at::Tensor& max) const;
 
   std::vector<int64_t> shape_;
@@ -71,7 +72,7 @@ class HistogramObserver {
 /// Base of the analyzers whose statistics are HistogramStatistics (Percentile, SQNR).
 class HistogramEncodingAnalyzer : public EncodingAnalyzer {
  public:
-  /// std::invalid_argument for num_bins < 1.
+  /// c10::ValueError for num_bins < 1.
   HistogramEncodingAnalyzer(std::vector<int64_t> shape, int64_t num_bins);
 
   int64_t num_bins() const { return observer_.num_bins(); }

@@ -1,6 +1,7 @@
 #pragma once
 
-/// `MinMaxEncodingAnalyzer`: the range is the running min/max of every batch (spec §2.2).
+/// `MinMaxEncodingAnalyzer`: the range is the running min/max of every batch
+/// (docs/quantization.md §8.2).
 
 #include <quantsim/analyzers/encoding_analyzer.h>
 
@@ -12,10 +13,10 @@ struct MinMaxStatistics : Statistics {
   MinMaxStatistics(at::Tensor mn, at::Tensor mx) : min(std::move(mn)), max(std::move(mx)) {}
 };
 
-/// Range = [min(x_min, 0), max(x_max, 0)], widened to at least EPS per step and made symmetric
-/// when asked, then clipped to the finite range of the dtype (spec §2.2). Unlike the reference,
-/// NaN values are skipped (and counted) instead of turning the encoding into NaN; ±inf clip to
-/// ±FLT_MAX as in the reference. A slice with nothing but NaN is std::invalid_argument.
+/// Range = [min(x_min, 0), max(x_max, 0)], widened to at least EPS per step and made symmetric when
+/// asked, then clipped to the finite range of the dtype (docs/quantization.md eq. (S1)). Unlike the
+/// reference, NaN values are skipped (and counted) instead of turning the encoding into NaN; ±inf
+/// clip to ±FLT_MAX as in the reference. A slice with nothing but NaN is c10::ValueError.
 ///
 ///     qs::MinMaxEncodingAnalyzer a({});
 ///     a.update_stats(torch::tensor({-1.f, NAN, 2.f}));

@@ -1,7 +1,8 @@
 #pragma once
 
 /// `SqnrEncodingAnalyzer`: the range whose quantization noise, estimated from a histogram, is
-/// smallest over a grid of candidate (scale, offset) pairs (spec §2.5, "tf_enhanced").
+/// smallest over a grid of candidate (scale, offset) pairs (docs/quantization.md §8.5,
+/// "tf_enhanced").
 
 #include <quantsim/analyzers/histogram.h>
 
@@ -29,18 +30,18 @@ struct SqnrOptions {
   TORCH_ARG(double, gamma) = 3.0;
 };
 
-/// For each histogram, candidate (delta, offset) grids are built from the observed range (spec
-/// §2.5: asymmetric = K scales x offsets, clamped to the observed range; symmetric = K scales with
-/// offset floor(-n/2)); the noise of each candidate is estimated by quantizing the bin
-/// mid-points, weighting by the counts (clipped bins times gamma); the first candidate with the
-/// smallest noise gives min = offset * delta, max = min + n * delta.
+/// For each histogram, candidate (delta, offset) grids are built from the observed range
+/// (docs/quantization.md eq. (S6): asymmetric = K scales x offsets, clamped to the observed range;
+/// symmetric = K scales with offset floor(-n/2)); the noise of each candidate is estimated by
+/// quantizing the bin mid-points, weighting by the counts (clipped bins times gamma); the first
+/// candidate with the smallest noise gives min = offset * delta, max = min + n * delta.
 ///
 ///     qs::SqnrEncodingAnalyzer a({16, 1});                 // per output channel
 ///     a.update_stats(weight);
 ///     auto [mn, mx] = a.compute_encodings(255, /*symmetric=*/true);
 class SqnrEncodingAnalyzer : public HistogramEncodingAnalyzer {
  public:
-  /// std::invalid_argument for num_bins < 1, fewer than 2 delta candidates (the grid divides by
+  /// c10::ValueError for num_bins < 1, fewer than 2 delta candidates (the grid divides by
   /// K - 1), fewer than 3 offset candidates, max_parallelism < 1 or a negative/non-finite gamma.
   explicit SqnrEncodingAnalyzer(std::vector<int64_t> shape, SqnrOptions options = {});
 

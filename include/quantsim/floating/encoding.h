@@ -1,6 +1,6 @@
 #pragma once
 
-/// `FloatEncoding`: the floating-point format of a float quantizer (spec §5).
+/// `FloatEncoding`: the floating-point format of a float quantizer (docs/quantization.md §10.2).
 
 #include <quantsim/encoding.h>
 
@@ -47,7 +47,7 @@ class FloatEncoding : public EncodingBase {
   /// at::kHalf for E5M10, at::kBFloat16 for E8M7; c10::Error for formats libtorch has no dtype
   /// for (torch 1.13 has no float8).
   at::ScalarType dtype() const override;
-  /// `[{"bitwidth": E + M + 1, "dtype": "float"}]` (spec §5).
+  /// `[{"bitwidth": E + M + 1, "dtype": "float"}]` (docs/quantization.md §10.2).
   nlohmann::json to_legacy_format() const override;
 
  private:

@@ -1,8 +1,8 @@
 #pragma once
 
-/// Floating-point formats simulated by the float quantizers (spec §5): the reference's IEEE-style
-/// formats (any exponent/mantissa split, bias derived from the largest value) and the OCP 8-bit
-/// formats E4M3FN and E5M2, selectable by name.
+/// Floating-point formats simulated by the float quantizers (docs/quantization.md §7): the
+/// reference's IEEE-style formats (any exponent/mantissa split, bias derived from the largest
+/// value) and the OCP 8-bit formats E4M3FN and E5M2, selectable by name.
 
 #include <c10/util/Optional.h>
 
@@ -16,12 +16,12 @@ namespace quantsim::floating {
 ///     maxval_ieee(E, M) = (2 - 2^-M) * 2^(emax - floor(emax / 2) - 1),   emax = 2^E - 1     (F1)
 ///
 /// (5, 10) is 65504 (float16), (8, 7) is 3.3895314e38 (bfloat16), (4, 3) is 240 (the
-/// reference's E4M3, not OCP E4M3FN's 448). std::invalid_argument for bits out of range (see
+/// reference's E4M3, not OCP E4M3FN's 448). c10::ValueError for bits out of range (see
 /// check_bits).
 ///     double m = quantsim::floating::maxval_ieee(4, 3);  // 240
 double maxval_ieee(int64_t exponent_bits, int64_t mantissa_bits);
 
-/// std::invalid_argument unless 1 <= exponent_bits <= 8 and 0 <= mantissa_bits <= 23.
+/// c10::ValueError unless 1 <= exponent_bits <= 8 and 0 <= mantissa_bits <= 23.
 ///
 /// The grid is computed in float32, so a format must not be wider than float32 in either field:
 /// more exponent bits overflow maxval, more mantissa bits than the input has are meaningless.
@@ -29,7 +29,7 @@ void check_bits(int64_t exponent_bits, int64_t mantissa_bits);
 
 /// A floating-point format: field widths, largest finite value and how the exponent bias is set.
 ///
-/// The quantize-dequantize of spec §5 maps x to the nearest value (ties to even) of
+/// The quantize-dequantize of docs/quantization.md §7 maps x to the nearest value (ties to even) of
 ///
 ///     s * 2^(e - M - B),  e = max(floor(log2|x| + B), 1),  |x| clamped to maxval          (F2)
 ///
@@ -59,7 +59,7 @@ struct FloatFormat {
   /// "E4M3FN" = OCP FP8 E4M3 (bias 7, maxval 448, no infinities, subnormals down to 2^-9);
   /// "E5M2" = OCP FP8 E5M2 (bias 15, maxval 57344, subnormals down to 2^-16);
   /// "float16" = ieee(5, 10) and "bfloat16" = ieee(8, 7), simulated by a cast round trip.
-  /// std::invalid_argument for any other name.
+  /// c10::ValueError for any other name.
   static FloatFormat from_name(const std::string& name);
 
   /// E + M + 1.

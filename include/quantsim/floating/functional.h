@@ -1,7 +1,7 @@
 #pragma once
 
-/// Float quantize-dequantize (spec §5): rounds each element to the nearest value of a
-/// floating-point format, as a plain tensor of the input's dtype.
+/// Float quantize-dequantize (docs/quantization.md §7): rounds each element to the nearest value of
+/// a floating-point format, as a plain tensor of the input's dtype.
 
 #include <quantsim/floating/format.h>
 

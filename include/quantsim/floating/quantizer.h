@@ -1,7 +1,7 @@
 #pragma once
 
 /// `FloatQuantizeDequantize`: a module that fake-casts its input to a floating-point format
-/// (spec §5), with an optional calibrated maxval.
+/// (docs/quantization.md §9.6), with an optional calibrated maxval.
 ///
 ///     auto fp16 = quantsim::floating::FloatQuantizeDequantize(torch::kHalf);
 ///     auto e4m3 = quantsim::floating::FloatQuantizeDequantize(/*exponent_bits=*/4, 3);
@@ -31,9 +31,9 @@ namespace quantsim::floating {
 /// Exactly one way to name the format: (exponent_bits, mantissa_bits), a dtype, or a format name.
 /// Passing none, or a dtype together with bits, does not compile (the reference's ValueError).
 struct FloatQuantizerOptions {
-  /// The reference's IEEE-style format; std::invalid_argument for bits out of range (check_bits).
+  /// The reference's IEEE-style format; c10::ValueError for bits out of range (check_bits).
   FloatQuantizerOptions(int64_t exponent_bits, int64_t mantissa_bits);
-  /// at::kHalf (E5M10) or at::kBFloat16 (E8M7); std::invalid_argument for any other dtype.
+  /// at::kHalf (E5M10) or at::kBFloat16 (E8M7); c10::ValueError for any other dtype.
   /* implicit */ FloatQuantizerOptions(at::ScalarType dtype);
   /// A named format (FloatFormat::from_name): "E4M3", "E4M3FN", "E5M2", "float16", "bfloat16".
   /* implicit */ FloatQuantizerOptions(const std::string& format);
@@ -77,7 +77,7 @@ class FloatQuantizeDequantizeImpl : public torch::nn::Cloneable<FloatQuantizeDeq
   int64_t exponent_bits() const { return format().exponent_bits; }
   int64_t mantissa_bits() const { return format().mantissa_bits; }
   /// E + M + 1.
-  int64_t bitwidth() const { return format().bitwidth(); }
+  int64_t bitwidth() const override { return format().bitwidth(); }
   bool is_float16() const { return format().is_float16(); }
   bool is_bfloat16() const { return format().is_bfloat16(); }
   const std::shared_ptr<EncodingAnalyzer>& encoding_analyzer() const {
@@ -93,7 +93,7 @@ class FloatQuantizeDequantizeImpl : public torch::nn::Cloneable<FloatQuantizeDeq
   /// `[{"bitwidth": E + M + 1, "dtype": "float"}]`.
   c10::optional<nlohmann::json> get_legacy_encodings() const override;
   /// Only 16-bit legacy encodings can be imported (c10::Error otherwise); they set the format to
-  /// IEEE-style E5M10 and leave maxval as it is, as the reference does. std::invalid_argument for
+  /// IEEE-style E5M10 and leave maxval as it is, as the reference does. c10::ValueError for
   /// a malformed list.
   void set_legacy_encodings(const nlohmann::json& encodings) override;
 

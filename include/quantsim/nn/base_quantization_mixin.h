@@ -1,6 +1,6 @@
 #pragma once
 
-/// `BaseQuantizationMixin`: what every quantized module has (spec §3.1): quantizer slots, the
+/// `BaseQuantizationMixin`: what every quantized module has (docs/modules.md): quantizer slots, the
 /// module-level `compute_encodings()`, quantizer removal, and per-module encodings export/import.
 
 #include <quantsim/nn/quantizer_slots.h>
@@ -13,13 +13,14 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace quantsim::nn {
 
 class BaseQuantizationMixin;
 
-/// RAII scope returned by `BaseQuantizationMixin::compute_encodings()` (spec §3.1).
+/// RAII scope returned by `BaseQuantizationMixin::compute_encodings()` (docs/modules.md §3).
 ///
 /// On entry the parameter quantizers are calibrated on the current parameters; while it lives,
 /// every input/output quantizer only observes (the data passes through unquantized) and the
@@ -71,7 +72,7 @@ class QuantizerRemoval {
   std::vector<Removed> removed_;
 };
 
-/// How `import_*_encodings` treats the entries it reads (spec §3.1).
+/// How `import_*_encodings` treats the entries it reads (docs/modules.md §9).
 struct ImportOptions {
   /// An entry for an empty slot is an error (otherwise skipped).
   TORCH_ARG(bool, strict) = true;
@@ -106,8 +107,12 @@ class BaseQuantizationMixin {
     SlotsRef(const SlotsRef&) = delete;
     SlotsRef& operator=(const SlotsRef&) { return *this; }  // keeps pointing at its own module
 
-    QuantizerSlot operator[](int64_t index) const { return (*get())[index]; }
-    QuantizerSlot operator[](int index) const { return (*get())[int64_t{index}]; }
+    /// Any integer type: `[0]`, a `size_t` loop counter, an `int64_t`.
+    template <typename Index,
+              std::enable_if_t<std::is_integral_v<Index> && !std::is_same_v<Index, bool>, int> = 0>
+    QuantizerSlot operator[](Index index) const {
+      return (*get())[index];
+    }
     QuantizerSlot operator[](const std::string& key) const { return (*get())[key]; }
     QuantizerSlot operator[](const char* key) const { return (*get())[std::string(key)]; }
     QuantizerSlotsImpl* operator->() const { return get().get(); }
@@ -126,7 +131,7 @@ class BaseQuantizationMixin {
   BaseQuantizationMixin& operator=(const BaseQuantizationMixin&) { return *this; }
   virtual ~BaseQuantizationMixin() = default;
 
-  /// One slot per input quantized by the module's op (spec §3.6), keys "0", "1", ...
+  /// One slot per input quantized by the module's op (docs/modules.md §5), keys "0", "1", ...
   SlotsRef input_quantizers{this, "input_quantizers"};
   /// One slot per output, keys "0", "1", ...
   SlotsRef output_quantizers{this, "output_quantizers"};
@@ -142,7 +147,7 @@ class BaseQuantizationMixin {
   /// Calibrates every parameter quantizer that allows overwriting on its current parameter.
   void compute_param_encodings() { compute_param_encodings(/*overwrite=*/true); }
 
-  /// @name Quantizer removal (spec §3.1 `_remove_*_quantizers`); empty selections mean all.
+  /// @name Quantizer removal (docs/modules.md §8); empty selections mean all.
   [[nodiscard]] QuantizerRemoval remove_input_quantizers(std::vector<int64_t> indices = {});
   [[nodiscard]] QuantizerRemoval remove_output_quantizers(std::vector<int64_t> indices = {});
   [[nodiscard]] QuantizerRemoval remove_param_quantizers(std::vector<std::string> names = {});
@@ -157,15 +162,16 @@ class BaseQuantizationMixin {
   virtual torch::nn::Module& as_module() = 0;
   virtual const torch::nn::Module& as_module() const = 0;
 
-  /// @name Per-module legacy encodings (spec §3.1, §6)
+  /// @name Per-module legacy encodings (docs/modules.md §9)
   /// One entry per slot: the quantizer's legacy encodings, or nullopt for an empty or
   /// uninitialized slot.
   virtual std::vector<c10::optional<nlohmann::json>> export_input_encodings() const;
   std::vector<c10::optional<nlohmann::json>> export_output_encodings() const;
   std::map<std::string, c10::optional<nlohmann::json>> export_param_encodings() const;
   /// `encodings` maps slot keys ("0", ...) to a legacy encoding dict or list of dicts.
-  /// std::invalid_argument for a malformed entry; c10::Error for an entry whose slot is empty
-  /// under `strict`. Quantizers with allow_overwrite(false) are skipped.
+  /// c10::ValueError for a malformed entry, c10::IndexError for a key naming no slot, c10::Error
+  /// for an entry whose slot is empty under `strict`. Quantizers with allow_overwrite(false) are
+  /// skipped.
   void import_input_encodings(const nlohmann::json& encodings, const ImportOptions& options = {});
   void import_output_encodings(const nlohmann::json& encodings, const ImportOptions& options = {});
   /// `encodings` maps parameter names to a legacy encoding list.
@@ -173,7 +179,7 @@ class BaseQuantizationMixin {
   /// @}
 
  protected:
-  /// Registers the three slot containers on `self` (spec §3.1 `__quant_init__`).
+  /// Registers the three slot containers on `self` (docs/modules.md §1).
   void init_quantizers(torch::nn::Module& self, size_t num_inputs, size_t num_outputs);
 
   /// Calibrates the selected parameter quantizers on their parameters: all that allow

@@ -1,7 +1,7 @@
 #pragma once
 
-/// Model-level calibration: every quantized module of a model at once (spec §3.1's
-/// `aimet_torch.v2.nn.compute_encodings(model)` and `compute_param_encodings(model)`).
+/// Model-level calibration: every quantized module of a model at once (docs/modules.md §3; the
+/// reference's `aimet_torch.v2.nn.compute_encodings(model)` and `compute_param_encodings(model)`).
 
 #include <quantsim/nn/base_quantization_mixin.h>
 
@@ -25,8 +25,11 @@ class ModelCalibrationGuard {
 };
 
 /// Enters compute_encodings() of every quantized module in `model` (the model included):
-///     { auto calibrating = qs::nn::compute_encodings(*model); for (auto& x : data)
-///     model->forward(x); }
+///
+///     {
+///       auto calibrating = qs::nn::compute_encodings(*model);
+///       for (auto& x : data) model->forward(x);
+///     }
 [[nodiscard]] ModelCalibrationGuard compute_encodings(torch::nn::Module& model);
 /// The same around `run`.
 void compute_encodings(torch::nn::Module& model, const std::function<void()>& run);

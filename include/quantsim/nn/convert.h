@@ -31,15 +31,15 @@ namespace quantsim::nn {
 ///   twice (weight sharing) becomes one quantized module, reached twice;
 /// - any other module with children (a module of your own): itself, when no registered float
 ///   module is inside it (it is already written with quantsim::nn::drop_in); otherwise
-///   std::invalid_argument naming the float module's path and type: convert cannot swap the
-///   members of a class it does not know;
-/// - any other leaf: std::invalid_argument naming its path in the model ("features.3"), its type,
-///   and the line that registers a quantized module for it.
+///   c10::Error naming the float module's path and type: convert cannot swap the members of a
+///   class it does not know;
+/// - any other leaf: c10::Error (as from_module) naming its path in the model ("features.3"), its
+///   type, and the line that registers a quantized module for it.
 ///
 /// With no quantizer assigned, the converted model computes exactly what `model` computes.
 /// `model` itself is not changed. Sequential holds its modules as torch::nn::AnyModule of their
 /// static type: a quantized module whose forward AnyModule cannot call (a template) raises
-/// std::invalid_argument naming its path.
+/// c10::TypeError naming its path.
 torch::nn::Sequential convert(const torch::nn::Sequential& model);
 /// The same for a ModuleList: `convert(torch::nn::ModuleList(conv, relu))`.
 torch::nn::ModuleList convert(const torch::nn::ModuleList& model);

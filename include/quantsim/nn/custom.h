@@ -1,7 +1,7 @@
 #pragma once
 
-/// The custom float modules of spec §3.7 (`quantsim::nn::custom::Add`, ...): torch functions as
-/// modules, so that each call site gets its own quantizers in the quantized module table.
+/// The custom float modules (docs/modules.md §6: `quantsim::nn::custom::Add`, ...): torch functions
+/// as modules, so that each call site gets its own quantizers in the quantized module table.
 
 #include <quantsim/nn/custom/detection.h>
 #include <quantsim/nn/custom/elementwise.h>
@@ -11,4 +11,5 @@
 #include <quantsim/nn/custom/scatter_gather.h>
 #include <quantsim/nn/custom/spatial.h>
 #include <quantsim/nn/custom/stateless.h>
+#include <quantsim/nn/custom/stateless_ops.h>
 #include <quantsim/nn/custom/tensor_ops.h>

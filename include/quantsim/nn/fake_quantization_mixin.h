@@ -1,7 +1,7 @@
 #pragma once
 
 /// `FakeQuantizationMixin<Float>`: a float torch::nn module with quantize-dequantize around its
-/// own forward (spec §3.3 builtin path, §3.4).
+/// own forward (docs/modules.md §2).
 ///
 ///     y = oq( Float::forward( iq(x), ... ) )   with each parameter p replaced by pq(p)
 ///
@@ -48,43 +48,32 @@ using ForwardOf = MethodSignature<decltype(&Float::forward)>;
 
 /// Declares `forward` with the float forward's exact signature, defaults included, so that the
 /// quantized module works wherever the float one does (AnyModule, Sequential, direct calls).
-/// Derived::call(args...) does the work.
+/// Derived::call(args...) does the work. The definitions follow the class templates below, out of
+/// class: not inline, so that a translation unit that sees QUANTSIM_EXTERN_QUANTIZED_MODULE
+/// compiles none of the quantized forward path.
 template <typename Derived, typename Method, size_t Required>
 struct ForwardDeclaration;
 
 template <typename Derived, typename R, typename C, typename... A>
 struct ForwardDeclaration<Derived, R (C::*)(A...), kAllArguments> {
-  R forward(A... a) { return static_cast<Derived*>(this)->call(std::forward<A>(a)...); }
+  R forward(A... a);
 };
 template <typename Derived, typename R, typename C, typename A0, typename A1>
 struct ForwardDeclaration<Derived, R (C::*)(A0, A1), 1> {
-  R forward(A0 a0, A1 a1 = {}) {
-    return static_cast<Derived*>(this)->call(std::forward<A0>(a0), std::forward<A1>(a1));
-  }
+  R forward(A0 a0, A1 a1 = {});
 };
 template <typename Derived, typename R, typename C, typename A0, typename A1, typename A2>
 struct ForwardDeclaration<Derived, R (C::*)(A0, A1, A2), 1> {
-  R forward(A0 a0, A1 a1 = {}, A2 a2 = {}) {
-    return static_cast<Derived*>(this)->call(std::forward<A0>(a0), std::forward<A1>(a1),
-                                             std::forward<A2>(a2));
-  }
+  R forward(A0 a0, A1 a1 = {}, A2 a2 = {});
 };
 template <typename Derived, typename R, typename C, typename A0, typename A1, typename A2>
 struct ForwardDeclaration<Derived, R (C::*)(A0, A1, A2), 2> {
-  R forward(A0 a0, A1 a1, A2 a2 = {}) {
-    return static_cast<Derived*>(this)->call(std::forward<A0>(a0), std::forward<A1>(a1),
-                                             std::forward<A2>(a2));
-  }
+  R forward(A0 a0, A1 a1, A2 a2 = {});
 };
-
 template <typename Derived, typename R, typename C, typename A0, typename A1, typename A2,
           typename A3, typename A4>
 struct ForwardDeclaration<Derived, R (C::*)(A0, A1, A2, A3, A4), 3> {
-  R forward(A0 a0, A1 a1, A2 a2, A3 a3 = {}, A4 a4 = {}) {
-    return static_cast<Derived*>(this)->call(std::forward<A0>(a0), std::forward<A1>(a1),
-                                             std::forward<A2>(a2), std::forward<A3>(a3),
-                                             std::forward<A4>(a4));
-  }
+  R forward(A0 a0, A1 a1, A2 a2, A3 a3 = {}, A4 a4 = {});
 };
 
 template <typename Float, typename = void>
@@ -132,8 +121,10 @@ std::string module_name_from_type(const std::string& type_name);
 
 /// Where the forward reads each parameter: the tensor members a quantized forward temporarily
 /// replaces by their quantized values. Default: members `weight` and `bias` when the float type
-/// has them; ModuleTraits may define `static std::vector<std::pair<std::string, at::Tensor*>>
-/// parameter_slots(Float&)` instead (the RNNs do: their forward reads a cached weight list).
+/// has them. ModuleTraits may define instead (the RNNs do: their forward reads a cached weight
+/// list)
+///
+///     static std::vector<std::pair<std::string, at::Tensor*>> parameter_slots(Float&);
 template <typename Float, typename Traits = ModuleTraits<Float>>
 std::vector<std::pair<std::string, at::Tensor*>> parameter_slots(Float& module) {
   if constexpr (detail::HasParameterSlots<Traits, Float>::value) {
@@ -162,7 +153,8 @@ class QuantizedModuleBase : public Float, public BaseQuantizationMixin {
   /// Wraps `float_module`: parameters, buffers and submodules are shared (in-place edits are
   /// seen by both; re-assigning a parameter on one does not affect the other). Torch's Module is
   /// a virtual base: the most derived class copies it from `float_module`.
-  QuantizedModuleBase(FromFloat, const Float& float_module) : Float(float_module) { init(); }
+  QuantizedModuleBase(FromFloat, const Float& float_module);
+  ~QuantizedModuleBase() override;
 
   /// The float forward's result type.
   using Result = typename detail::ForwardOf<Float>::Result;
@@ -185,33 +177,21 @@ class QuantizedModuleBase : public Float, public BaseQuantizationMixin {
     }
   }
 
-  std::shared_ptr<torch::nn::Module> get_original_module() const override { return float_copy(); }
-  torch::nn::Module& as_module() override { return *this; }
-  const torch::nn::Module& as_module() const override { return *this; }
+  std::shared_ptr<torch::nn::Module> get_original_module() const override;
+  torch::nn::Module& as_module() override;
+  const torch::nn::Module& as_module() const override;
 
   /// A deep copy of the quantized module (Cloneable<Float>::clone would return the float type):
   /// parameters, buffers and quantizers cloned, a quantizer shared by several slots still shared.
   std::shared_ptr<torch::nn::Module> clone(
-      const c10::optional<torch::Device>& device = c10::nullopt) const override {
-    auto float_clone = std::dynamic_pointer_cast<Float>(float_copy()->clone(device));
-    auto copy = std::make_shared<Derived>(FromFloat{}, *float_clone);
-    copy->copy_state_from(static_cast<const Derived&>(*this));
-    clone_quantizers_into(*copy, device);
-    return copy;
-  }
+      const c10::optional<torch::Device>& device = c10::nullopt) const override;
 
-  void pretty_print(std::ostream& stream) const override {
-    // Through a float copy's vtable: libtorch does not export every Float::pretty_print (the
-    // norm layers' base templates), so a qualified call would not link.
-    std::ostringstream printed;
-    static_cast<const torch::nn::Module&>(*float_copy()).pretty_print(printed);
-    print_renamed(stream, printed.str(), name(), Derived::kPrefix + class_name());
-  }
+  void pretty_print(std::ostream& stream) const override;
 
   /// The quantized forward: `forward` (declared with the float signature) calls it.
   template <typename... Args>
   Result call(Args&&... args) {
-    compute_param_encodings(/*overwrite=*/false);  // lazy weight initialization (spec §3.1)
+    compute_param_encodings(/*overwrite=*/false);  // lazy initialization (docs/modules.md §2)
     return static_cast<Derived*>(this)->dispatch(std::forward<Args>(args)...);
   }
 
@@ -252,7 +232,7 @@ class QuantizedModuleBase : public Float, public BaseQuantizationMixin {
   /// Runs `op` on the quantized arguments under the parameter patch. When ModuleTraits has a
   /// hook `static void complete_arguments(const Float&, Args&... args)`, it first fills in what
   /// the float op would default (the RNNs' zero hidden state), so that the input quantizers see
-  /// the values the op really uses (spec §3.5).
+  /// the values the op really uses (docs/modules.md §5.3).
   template <typename Op, typename... Args>
   auto fake_quantized_call_on(Op& op, Args&&... args) {
     if constexpr (detail::HasCompleteArguments<Traits, Float, std::tuple<Args...>>::value) {
@@ -363,20 +343,7 @@ class QuantizedModuleBase : public Float, public BaseQuantizationMixin {
   }
 
  private:
-  void init() {
-    init_quantizers(*this, Traits::num_inputs, Traits::num_outputs);
-    // A parameter whose quantizer could not reach the op would be silently unquantized (the
-    // reference's RNN bug, spec §8 item 4): every directly owned parameter needs a slot.
-    const auto slots = parameter_slots<Float, Traits>(*this);
-    for (const auto& key : param_quantizers->keys()) {
-      bool found = false;
-      for (const auto& slot : slots) found = found || slot.first == key;
-      TORCH_CHECK(found, Derived::kPrefix, name(), ": parameter \"", key,
-                  "\" has no slot a quantizer can patch; declare parameter_slots in "
-                  "ModuleTraits<",
-                  c10::demangle(typeid(Float).name()), ">");
-    }
-  }
+  void init();
 };
 
 /// The fake-quantized module of float module `Float` (`FakeQuantizedLinearImpl` is
@@ -397,9 +364,7 @@ class FakeQuantizationMixin
   static constexpr const char* kPrefix = "FakeQuantized";
   template <typename... Args, typename = detail::EnableIfNotTagged<Args...>>
   explicit FakeQuantizationMixin(Args&&... args) : Base(std::forward<Args>(args)...) {}
-  FakeQuantizationMixin(FromFloat tag, const Float& float_module)
-      : torch::nn::Module(static_cast<const torch::nn::Module&>(float_module)),
-        Base(tag, float_module) {}
+  FakeQuantizationMixin(FromFloat tag, const Float& float_module);
   using detail::ForwardDeclaration<FakeQuantizationMixin<Float>, decltype(&Float::forward),
                                    ModuleTraits<Float>::required_args>::forward;
 
@@ -408,5 +373,104 @@ class FakeQuantizationMixin
     return this->fake_quantized_call(std::forward<Args>(args)...);
   }
 };
+
+// ---- out-of-class definitions: not inline, so QUANTSIM_EXTERN_QUANTIZED_MODULE keeps user
+// translation units from compiling them (the library instantiates each table row once).
+
+namespace detail {
+
+template <typename Derived, typename R, typename C, typename... A>
+R ForwardDeclaration<Derived, R (C::*)(A...), kAllArguments>::forward(A... a) {
+  return static_cast<Derived*>(this)->call(std::forward<A>(a)...);
+}
+template <typename Derived, typename R, typename C, typename A0, typename A1>
+R ForwardDeclaration<Derived, R (C::*)(A0, A1), 1>::forward(A0 a0, A1 a1) {
+  return static_cast<Derived*>(this)->call(std::forward<A0>(a0), std::forward<A1>(a1));
+}
+template <typename Derived, typename R, typename C, typename A0, typename A1, typename A2>
+R ForwardDeclaration<Derived, R (C::*)(A0, A1, A2), 1>::forward(A0 a0, A1 a1, A2 a2) {
+  return static_cast<Derived*>(this)->call(std::forward<A0>(a0), std::forward<A1>(a1),
+                                           std::forward<A2>(a2));
+}
+template <typename Derived, typename R, typename C, typename A0, typename A1, typename A2>
+R ForwardDeclaration<Derived, R (C::*)(A0, A1, A2), 2>::forward(A0 a0, A1 a1, A2 a2) {
+  return static_cast<Derived*>(this)->call(std::forward<A0>(a0), std::forward<A1>(a1),
+                                           std::forward<A2>(a2));
+}
+template <typename Derived, typename R, typename C, typename A0, typename A1, typename A2,
+          typename A3, typename A4>
+R ForwardDeclaration<Derived, R (C::*)(A0, A1, A2, A3, A4), 3>::forward(A0 a0, A1 a1, A2 a2, A3 a3,
+                                                                        A4 a4) {
+  return static_cast<Derived*>(this)->call(std::forward<A0>(a0), std::forward<A1>(a1),
+                                           std::forward<A2>(a2), std::forward<A3>(a3),
+                                           std::forward<A4>(a4));
+}
+
+}  // namespace detail
+
+template <typename Float, typename Derived>
+QuantizedModuleBase<Float, Derived>::QuantizedModuleBase(FromFloat, const Float& float_module)
+    : Float(float_module) {
+  init();
+}
+
+template <typename Float, typename Derived>
+QuantizedModuleBase<Float, Derived>::~QuantizedModuleBase() = default;
+
+template <typename Float, typename Derived>
+std::shared_ptr<torch::nn::Module> QuantizedModuleBase<Float, Derived>::get_original_module()
+    const {
+  return float_copy();
+}
+
+template <typename Float, typename Derived>
+torch::nn::Module& QuantizedModuleBase<Float, Derived>::as_module() {
+  return *this;
+}
+
+template <typename Float, typename Derived>
+const torch::nn::Module& QuantizedModuleBase<Float, Derived>::as_module() const {
+  return *this;
+}
+
+template <typename Float, typename Derived>
+std::shared_ptr<torch::nn::Module> QuantizedModuleBase<Float, Derived>::clone(
+    const c10::optional<torch::Device>& device) const {
+  auto float_clone = std::dynamic_pointer_cast<Float>(float_copy()->clone(device));
+  auto copy = std::make_shared<Derived>(FromFloat{}, *float_clone);
+  copy->copy_state_from(static_cast<const Derived&>(*this));
+  clone_quantizers_into(*copy, device);
+  return copy;
+}
+
+template <typename Float, typename Derived>
+void QuantizedModuleBase<Float, Derived>::pretty_print(std::ostream& stream) const {
+  // Through a float copy's vtable: libtorch does not export every Float::pretty_print (the
+  // norm layers' base templates), so a qualified call would not link.
+  std::ostringstream printed;
+  static_cast<const torch::nn::Module&>(*float_copy()).pretty_print(printed);
+  print_renamed(stream, printed.str(), name(), Derived::kPrefix + class_name());
+}
+
+template <typename Float, typename Derived>
+void QuantizedModuleBase<Float, Derived>::init() {
+  init_quantizers(*this, Traits::num_inputs, Traits::num_outputs);
+  // A parameter whose quantizer could not reach the op would be silently unquantized (the
+  // reference's RNN bug, docs/differences.md): every directly owned parameter needs a slot.
+  const auto slots = parameter_slots<Float, Traits>(*this);
+  for (const auto& key : param_quantizers->keys()) {
+    bool found = false;
+    for (const auto& slot : slots) found = found || slot.first == key;
+    TORCH_CHECK(found, Derived::kPrefix, name(), ": parameter \"", key,
+                "\" has no slot a quantizer can patch; declare parameter_slots in "
+                "ModuleTraits<",
+                c10::demangle(typeid(Float).name()), ">");
+  }
+}
+
+template <typename Float>
+FakeQuantizationMixin<Float>::FakeQuantizationMixin(FromFloat tag, const Float& float_module)
+    : torch::nn::Module(static_cast<const torch::nn::Module&>(float_module)),
+      Base(tag, float_module) {}
 
 }  // namespace quantsim::nn

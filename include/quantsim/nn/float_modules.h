@@ -1,7 +1,8 @@
 #pragma once
 
-/// Float modules of torch.nn that the quantized module table (spec §3.6) needs but libtorch's C++
-/// frontend lacks. Each reproduces its PyTorch module exactly and holds no quantization state.
+/// Float modules of torch.nn that the quantized module table (docs/modules.md §5) needs but
+/// libtorch's C++ frontend lacks. Each reproduces its PyTorch module exactly and holds no
+/// quantization state.
 ///
 ///     quantsim::nn::Hardswish act;
 ///     quantsim::nn::UpsamplingBilinear2d up(quantsim::nn::UpsamplingOptions().scale_factor(
@@ -102,7 +103,7 @@ class SyncBatchNormImpl : public torch::nn::Cloneable<SyncBatchNormImpl> {
   void reset_running_stats();
   void reset_parameters();
   void pretty_print(std::ostream& stream) const override;
-  /// std::invalid_argument for an input of rank < 2 or with no channels (PyTorch's ValueError).
+  /// c10::ValueError for an input of rank < 2 or with no channels (PyTorch's ValueError).
   at::Tensor forward(const at::Tensor& input);
 
   SyncBatchNormOptions options;
@@ -121,8 +122,9 @@ struct UpsamplingOptions {
   TORCH_ARG(c10::optional<std::vector<double>>, scale_factor) = c10::nullopt;
 };
 
-/// torch.nn.UpsamplingBilinear2d: `F.interpolate(x, size, scale_factor, mode="bilinear",
-/// align_corners=True)` on an (N, C, H, W) input.
+/// torch.nn.UpsamplingBilinear2d on an (N, C, H, W) input:
+///
+///     F.interpolate(x, size, scale_factor, mode="bilinear", align_corners=True)
 class UpsamplingBilinear2dImpl : public torch::nn::Cloneable<UpsamplingBilinear2dImpl> {
  public:
   explicit UpsamplingBilinear2dImpl(UpsamplingOptions options = {});
@@ -188,7 +190,7 @@ struct GaussianNLLLossOptions {
 /// reduced by mean, sum or not at all. `var` has input's shape, or input's shape without (or with
 /// 1 as) its last dimension (one variance shared by the last dimension). The clamp is not seen by
 /// autograd (PyTorch clamps under no_grad), so the gradient flows to `var` unchanged.
-/// std::invalid_argument for a `var` of another shape or with a negative entry.
+/// c10::ValueError for a `var` of another shape or with a negative entry.
 class GaussianNLLLossImpl : public torch::nn::Cloneable<GaussianNLLLossImpl> {
  public:
   explicit GaussianNLLLossImpl(GaussianNLLLossOptions options = {});

@@ -1,7 +1,7 @@
 #pragma once
 
 /// `QuantizationMixin<Float>`: a fake-quantized module that can run a quantized kernel instead
-/// of the float op (spec §3.3).
+/// of the float op (docs/modules.md §4).
 ///
 /// A kernel receives the inputs and parameters as QuantizedTensors (grid values with their
 /// encodings; a tensor without quantizer arrives with a null encoding, as its raw values) and
@@ -60,28 +60,20 @@ class QuantizationMixin
   static constexpr const char* kPrefix = "Quantized";
   template <typename... Args, typename = detail::EnableIfNotTagged<Args...>>
   explicit QuantizationMixin(Args&&... args) : Base(std::forward<Args>(args)...) {}
-  QuantizationMixin(FromFloat tag, const Float& float_module)
-      : torch::nn::Module(static_cast<const torch::nn::Module&>(float_module)),
-        Base(tag, float_module) {}
+  QuantizationMixin(FromFloat tag, const Float& float_module);
   using detail::ForwardDeclaration<QuantizationMixin<Float>, decltype(&Float::forward),
                                    ModuleTraits<Float>::required_args>::forward;
 
   /// This instance's kernel; an empty function forces the fake-quantization path even when the
   /// class has a default kernel.
-  void set_kernel(Kernel kernel) {
-    kernel_ = std::move(kernel);
-    has_kernel_ = true;
-  }
+  void set_kernel(Kernel kernel);
   /// Back to the class default.
-  void reset_kernel() {
-    kernel_ = nullptr;
-    has_kernel_ = false;
-  }
+  void reset_kernel();
   /// The kernel every instance of this class uses unless it has its own.
-  static void set_default_kernel(Kernel kernel) { default_kernel() = std::move(kernel); }
-  static Kernel get_default_kernel() { return default_kernel(); }
+  static void set_default_kernel(Kernel kernel);
+  static Kernel get_default_kernel();
   /// The instance's kernel if set, else the class default (possibly empty).
-  Kernel get_kernel() const { return has_kernel_ ? kernel_ : default_kernel(); }
+  Kernel get_kernel() const;
 
   template <typename... Args>
   typename Base::Result dispatch(Args&&... args) {
@@ -93,16 +85,12 @@ class QuantizationMixin
   }
 
  protected:
-  void copy_state_from(const QuantizationMixin& other) {
-    kernel_ = other.kernel_;
-    has_kernel_ = other.has_kernel_;
-  }
+  void copy_state_from(const QuantizationMixin& other);
 
  private:
-  static Kernel& default_kernel() {
-    static Kernel kernel;
-    return kernel;
-  }
+  /// One per class, in the library (a function-local static of an inline function would be
+  /// one per shared object).
+  static Kernel& default_kernel();
 
   template <typename... Args>
   at::Tensor kernel_call(const Kernel& kernel, const Args&... args) {
@@ -149,4 +137,60 @@ class QuantizationMixin
   bool has_kernel_ = false;
 };
 
+template <typename Float>
+QuantizationMixin<Float>::QuantizationMixin(FromFloat tag, const Float& float_module)
+    : torch::nn::Module(static_cast<const torch::nn::Module&>(float_module)),
+      Base(tag, float_module) {}
+
+template <typename Float>
+void QuantizationMixin<Float>::set_kernel(Kernel kernel) {
+  kernel_ = std::move(kernel);
+  has_kernel_ = true;
+}
+
+template <typename Float>
+void QuantizationMixin<Float>::reset_kernel() {
+  kernel_ = nullptr;
+  has_kernel_ = false;
+}
+
+template <typename Float>
+void QuantizationMixin<Float>::set_default_kernel(Kernel kernel) {
+  default_kernel() = std::move(kernel);
+}
+
+template <typename Float>
+Kernel QuantizationMixin<Float>::get_default_kernel() {
+  return default_kernel();
+}
+
+template <typename Float>
+Kernel QuantizationMixin<Float>::get_kernel() const {
+  return has_kernel_ ? kernel_ : default_kernel();
+}
+
+template <typename Float>
+void QuantizationMixin<Float>::copy_state_from(const QuantizationMixin& other) {
+  kernel_ = other.kernel_;
+  has_kernel_ = other.has_kernel_;
+}
+
+template <typename Float>
+Kernel& QuantizationMixin<Float>::default_kernel() {
+  static Kernel kernel;
+  return kernel;
+}
+
 }  // namespace quantsim::nn
+
+/// Declares, inside namespace quantsim::nn, that `Mixin<Float>` (FakeQuantizationMixin or
+/// QuantizationMixin) is instantiated once in the library, so that a user's translation unit
+/// compiles none of its member functions:
+///
+///     QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, torch::nn::LinearImpl);
+/// The mixin's bases are named too: an explicit instantiation covers a class's own members only.
+#define QUANTSIM_EXTERN_QUANTIZED_MODULE(Mixin, Float)                                       \
+  extern template class QuantizedModuleBase<Float, Mixin<Float>>;                            \
+  extern template struct detail::ForwardDeclaration<Mixin<Float>, decltype(&Float::forward), \
+                                                    ModuleTraits<Float>::required_args>;     \
+  extern template class Mixin<Float>

@@ -1,12 +1,14 @@
 #pragma once
 
 /// `QuantizerSlots`: the `input_quantizers`, `output_quantizers` and `param_quantizers` of a
-/// quantized module (spec §3.1).
+/// quantized module (docs/modules.md §1).
 
 #include <quantsim/quantizer_base.h>
 
+#include <c10/util/Exception.h>
 #include <torch/nn/pimpl.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -60,7 +62,7 @@ class QuantizerSlot {
 
 /// A fixed set of named slots: "0", "1", ... for input/output quantizers, parameter names for
 /// parameter quantizers. The keys are fixed when the quantized module is built; indexing a key
-/// that does not exist is std::out_of_range naming the keys that do.
+/// that does not exist is c10::IndexError naming the keys that do.
 ///
 /// A quantizer filling several slots is registered as a submodule once, under its first slot:
 /// libtorch's parameters() does not deduplicate shared submodules, and an optimizer would step a
@@ -70,9 +72,17 @@ class QuantizerSlotsImpl : public torch::nn::Module {
   /// `kind` names the container in messages and printing ("input_quantizers", ...).
   QuantizerSlotsImpl(std::string kind, std::vector<std::string> keys);
 
-  QuantizerSlot operator[](int64_t index);
-  /// `slots[0]`: an int literal is also a null pointer constant.
-  QuantizerSlot operator[](int index) { return (*this)[int64_t{index}]; }
+  /// The slot at `index`, for any integer type (`slots[0]`, a `size_t` loop counter, an
+  /// `int64_t`); c10::IndexError naming the slot count when out of range.
+  template <typename Index,
+            std::enable_if_t<std::is_integral_v<Index> && !std::is_same_v<Index, bool>, int> = 0>
+  QuantizerSlot operator[](Index index) {
+    if constexpr (std::is_signed_v<Index>) {
+      TORCH_CHECK_INDEX(index >= 0, kind_, "[", index, "]: the module has ", size(), " slot",
+                        size() == 1 ? "" : "s");
+    }
+    return slot_at(static_cast<uint64_t>(index));
+  }
   QuantizerSlot operator[](const std::string& key);
   QuantizerSlot operator[](const char* key) { return (*this)[std::string(key)]; }
 
@@ -83,7 +93,8 @@ class QuantizerSlotsImpl : public torch::nn::Module {
   bool contains(const std::string& key) const;
   /// The quantizer in `key`'s slot, or null.
   std::shared_ptr<QuantizerBase> at(const std::string& key) const;
-  std::shared_ptr<QuantizerBase> at(size_t index) const { return at(keys_.at(index)); }
+  /// c10::IndexError naming the slot count when out of range.
+  std::shared_ptr<QuantizerBase> at(size_t index) const;
   /// Every non-empty slot's quantizer once, in slot order.
   std::vector<std::shared_ptr<QuantizerBase>> unique_quantizers() const;
 
@@ -96,6 +107,7 @@ class QuantizerSlotsImpl : public torch::nn::Module {
   void pretty_print(std::ostream& stream) const override;
 
  private:
+  QuantizerSlot slot_at(uint64_t index);
   const std::string& checked_key(const std::string& key) const;
   /// Re-registers the submodules: each quantizer once, under its first slot.
   void update_registration();

@@ -1,10 +1,11 @@
 #pragma once
 
-/// The registry of quantized module types and `from_module` (spec §3.2).
+/// The registry of quantized module types and `from_module` (docs/modules.md §7).
 
 #include <quantsim/nn/fake_quantization_mixin.h>
 #include <quantsim/nn/quantization_mixin.h>
 
+#include <c10/util/Exception.h>
 #include <c10/util/StringUtil.h>
 #include <c10/util/Type.h>
 #include <torch/nn/module.h>
@@ -12,7 +13,6 @@
 
 #include <functional>
 #include <memory>
-#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <typeindex>
@@ -48,9 +48,9 @@ void register_any_module_factory(std::type_index quantized_type, AnyModuleFactor
 ///     torch::nn::Sequential seq;
 ///     seq->push_back("fc", quantsim::nn::to_any_module(quantsim::nn::from_module(linear)));
 ///
-/// std::invalid_argument when the type was not registered with register_quantized_module, or
-/// when its `forward` is not one that AnyModule can call (a template, overloaded, const, or
-/// returning void).
+/// c10::TypeError when the type was not registered with register_quantized_module, or when its
+/// `forward` is not one that AnyModule can call (a template, overloaded, const, or returning
+/// void); c10::ValueError for a null module.
 torch::nn::AnyModule to_any_module(const std::shared_ptr<torch::nn::Module>& module);
 
 /// The advice of from_module's error for the unregistered float type `type_name`: the lines that
@@ -102,19 +102,20 @@ void register_quantized_module() {
         if constexpr (detail::IsAnyModuleCompatible<Quantized>::value) {
           return torch::nn::AnyModule(std::dynamic_pointer_cast<Quantized>(module));
         } else {
-          throw std::invalid_argument(c10::str(
-              c10::demangle_type<Quantized>(),
+          TORCH_CHECK_TYPE(
+              false, c10::demangle_type<Quantized>(),
               " cannot be held by torch::nn::AnyModule, so not by torch::nn::Sequential either: "
               "its forward is a template, overloaded, const or returns void. Put it in a "
-              "ModuleList or ModuleDict, or call it from a module of your own."));
+              "ModuleList or ModuleDict, or call it from a module of your own.");
         }
       });
 }
 
 /// The quantized module of `module`, sharing its parameters, buffers and submodules: a
 /// QuantizationMixin class when one is registered for its type, else a FakeQuantizationMixin
-/// one. std::invalid_argument for an unregistered type (the message shows the line that
-/// registers it) or a module that is already quantized.
+/// one. c10::Error (the reference's RuntimeError) for an unregistered type (the message shows the
+/// line that registers it) or a module that is already quantized; c10::ValueError for a null
+/// module.
 std::shared_ptr<torch::nn::Module> from_module(const std::shared_ptr<torch::nn::Module>& module);
 /// The same for a module holder: `from_module(torch::nn::Linear(4, 3))`.
 template <typename Holder, typename = decltype(std::declval<const Holder&>().ptr())>

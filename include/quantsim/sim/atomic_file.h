@@ -24,7 +24,7 @@ using StreamWriter = std::function<void(std::ostream&)>;
 /// crash. Nothing else is created: the directory must exist.
 ///
 /// When `write` throws, the exception propagates unchanged; when the stream fails (a full disk, a
-/// file size limit) or the file cannot be created, synced or renamed, std::runtime_error names
+/// file size limit) or the file cannot be created, synced or renamed, c10::Error names
 /// `path` and the system's reason. In every failing case the temporary file is removed and the
 /// previous file at `path`, if any, is left byte-identical.
 ///
@@ -37,8 +37,8 @@ void write_file_atomically(const std::string& path, const StreamWriter& write);
 /// when all writes succeeded. A failing write therefore changes none of the destinations (a
 /// failing rename, which needs an unusual file-system error, can leave the earlier files renamed).
 ///
-///     quantsim::write_files_atomically({{"m.encodings", write_a}, {"m_torch.encodings",
-///     write_b}});
+///     quantsim::write_files_atomically(
+///         {{"m.encodings", write_a}, {"m_torch.encodings", write_b}});
 void write_files_atomically(const std::vector<std::pair<std::string, StreamWriter>>& files);
 
 }  // namespace quantsim

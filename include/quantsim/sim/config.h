@@ -4,6 +4,8 @@
 /// reference's JSON layout (defaults / params / op_type / supergroups / model_input /
 /// model_output).
 
+#include <quantsim/sim/module_facts.h>  // onnx_op_type: configs name op types the ONNX way
+
 #include <c10/util/Optional.h>
 #include <nlohmann/json.hpp>
 
@@ -18,7 +20,7 @@ namespace quantsim {
 struct ParamConfig {
   c10::optional<bool> is_quantized;
   c10::optional<bool> is_symmetric;
-  /// A fixed range `{min, max}`: set once, frozen (spec §2.6 `encoding_constraints`).
+  /// A fixed range `{min, max}`: set once, frozen (docs/simulation.md §3).
   c10::optional<std::pair<double, double>> encoding_constraints;
 };
 
@@ -40,8 +42,9 @@ struct OpConfig {
 /// are matched against a module's ONNX op type ("Conv", "Gemm", "Relu", "BatchNormalization", as
 /// the reference's files name them) or its class name ("Conv2d", "Linear"). Keys the reference
 /// defines but a simulation cannot use (`supported_kernels`, `hw_version`) are accepted and
-/// ignored; any other key, and any value of the wrong type, is a std::invalid_argument naming the
-/// key's path (e.g. `op_type.Conv.is_output_quantized`).
+/// ignored; any other key, and any value of the wrong type, is a c10::ValueError naming the file
+/// and the key's path (e.g. `op_type.Conv.is_output_quantized`); a file that cannot be read is a
+/// c10::Error, one that is not JSON a c10::ValueError.
 ///
 ///     auto config = qs::QuantsimConfig::from_file("htp_config.json");
 ///     qs::QuantizationSimModel sim(model, sample, qs::SimOptions().config(config));
@@ -84,9 +87,5 @@ struct QuantsimConfig {
   /// True when an op of class `type` matches config op name `op_name`.
   static bool matches(const std::string& type, const std::string& op_name);
 };
-
-/// The ONNX op type a module class exports to ("Conv2d" -> "Conv", "Linear" -> "Gemm"), or "" when
-/// it has none the configuration files use.
-std::string onnx_op_type(const std::string& module_class);
 
 }  // namespace quantsim

@@ -1,10 +1,10 @@
 #pragma once
 
-/// Encodings export and import of whole models (spec §6, §3.1), and saving/loading the whole
-/// simulation state.
+/// Encodings export and import of whole models (docs/simulation.md §7-§9), and saving/loading the
+/// whole simulation state.
 ///
 /// Three layouts, all built from the quantizers' legacy encodings (one dict per channel:
-/// `{min, max, scale, offset, bitwidth, dtype, is_symmetric}`, spec §6):
+/// `{min, max, scale, offset, bitwidth, dtype, is_symmetric}`, docs/quantization.md §10.1):
 /// - the torch layout (`<prefix>_torch.encodings`, what load_encodings reads back), keyed by
 ///   module name: `activation_encodings: {module: {"input": {"0": dict}, "output": {"0": dict}}}`,
 ///   `param_encodings: {"module.param": [dict per channel]}`;
@@ -28,11 +28,12 @@
 
 namespace quantsim {
 
-/// Version of the `<prefix>.encodings` layout (spec §6); the reference's default is 0.6.1.
+/// Version of the `<prefix>.encodings` layout (docs/simulation.md §7); the reference's default is
+/// 0.6.1.
 enum class EncodingVersion { k0_6_1, k1_0_0 };
 
-/// "0.6.1" or "1.0.0"; std::invalid_argument naming `version` otherwise (the reference's
-/// NotImplementedError).
+/// "0.6.1" or "1.0.0"; c10::NotImplementedError naming `version` otherwise (as the reference
+/// raises).
 ///     auto v = quantsim::encoding_version_from_string("1.0.0");  // EncodingVersion::k1_0_0
 EncodingVersion encoding_version_from_string(const std::string& version);
 /// "0.6.1" or "1.0.0".
@@ -40,8 +41,9 @@ std::string to_string(EncodingVersion version);
 
 /// What the exported files carry besides the encodings.
 ///
-///     quantsim::export_encodings(*model, "out", "model",
-///                                quantsim::ExportOptions().version(quantsim::EncodingVersion::k1_0_0));
+///     quantsim::export_encodings(
+///         *model, "out", "model",
+///         quantsim::ExportOptions().version(quantsim::EncodingVersion::k1_0_0));
 struct ExportOptions {
   /// Layout of `<prefix>.encodings`. Default: 0.6.1.
   TORCH_ARG(EncodingVersion, version) = EncodingVersion::k0_6_1;
@@ -53,7 +55,7 @@ struct ExportOptions {
 };
 
 /// The torch layout (the content of `<prefix>_torch.encodings`) of every quantized module of
-/// `model`, the model itself included under the name "" (spec §6):
+/// `model`, the model itself included under the name "" (docs/simulation.md §7.3):
 ///
 ///     {"version": "0.6.1", "excluded_layers": [], "quantizer_args"?: {...},
 ///      "activation_encodings": {"conv1": {"input": {"0": dict}, "output": {"0": dict}}},
@@ -64,7 +66,7 @@ struct ExportOptions {
 /// The root's parameters are named without a leading dot ("weight").
 nlohmann::json torch_encodings(const torch::nn::Module& model, const ExportOptions& options = {});
 
-/// The `<prefix>.encodings` content in `options.version` (spec §6):
+/// The `<prefix>.encodings` content in `options.version` (docs/simulation.md §7.4, §7.5):
 /// - 0.6.1: `{"version", "activation_encodings": {"conv1.input_0": [dict]},
 ///   "param_encodings": {"conv1.weight": [dicts]}, "excluded_layers", "quantizer_args"?}`;
 /// - 1.0.0: `{"version", "activation_encodings": [entry], "param_encodings": [entry],
@@ -75,8 +77,8 @@ nlohmann::json torch_encodings(const torch::nn::Module& model, const ExportOptio
 ///   (`bw` the decompressed bitwidth, `compressed_bw`, per-channel `scale`, `offset`
 ///   -2^(bw-1) per channel, `per_block_int_scale`, `block_size`); a float quantizer gives
 ///   `{name, dtype: "FLOAT", enc_type: "PER_TENSOR", bw}`. Offsets are the legacy offsets.
-/// std::invalid_argument naming the tensor for an activation quantizer with several channels in
-/// 1.0.0 (the reference asserts).
+/// c10::ValueError naming the tensor for an activation quantizer with several channels in 1.0.0
+/// (the reference asserts).
 nlohmann::json encodings(const torch::nn::Module& model, const ExportOptions& options = {});
 
 /// Writes `<dir>/<prefix>.encodings` (encodings()) and `<dir>/<prefix>_torch.encodings`
@@ -87,7 +89,7 @@ nlohmann::json encodings(const torch::nn::Module& model, const ExportOptions& op
 void export_encodings(const torch::nn::Module& model, const std::string& dir,
                       const std::string& prefix, const ExportOptions& options = {});
 
-/// How load_encodings treats the file (spec §6 `load_encodings`, §3.1 import semantics).
+/// How load_encodings treats the file (docs/simulation.md §8).
 struct LoadOptions {
   /// Names that match no quantized module (or parameter quantizer slot, or activation slot),
   /// and entries for empty slots, are errors; otherwise skipped. Default: true.
@@ -107,20 +109,27 @@ struct LoadOptions {
 /// entries for empty slots (under `strict`), malformed dicts, and encodings that do not fit
 /// their quantizer (channel count, bitwidth) are errors naming the entry
 /// (`activation_encodings["conv1"]["input"]["0"]`, `param_encodings["conv1.weight"]`):
-/// std::invalid_argument for malformed or mismatching entries, std::runtime_error for unknown
-/// names and empty slots. Then each quantizer's range, grid and symmetry are set from its entry
-/// (file scale/offset are ignored, spec §1.9); quantizers with allow_overwrite(false) are
-/// skipped. When it fails, nothing has changed.
+/// c10::ValueError for malformed or mismatching entries (c10::IndexError for a missing key such
+/// as "min"), c10::Error for unknown names and empty slots, as the reference's RuntimeError; the
+/// message starts with "load_encodings: ". Then each quantizer's range, grid and symmetry are set
+/// from its entry (file scale/offset are ignored, docs/quantization.md §9.4); quantizers with
+/// allow_overwrite(false) are skipped. When it fails, nothing has changed.
 ///     quantsim::load_encodings(*model, nlohmann::json::parse(text),
 ///                              quantsim::LoadOptions().partial(false));
 void load_encodings(torch::nn::Module& model, const nlohmann::json& torch_encodings,
                     const LoadOptions& options = {});
 
 /// The same from a file (a `_torch.encodings` file, or a `.json` with the same two entries);
-/// std::runtime_error when it cannot be read, std::invalid_argument naming the file and
-/// nlohmann's position for malformed JSON; other errors are prefixed with the path.
+/// c10::Error when it cannot be read, c10::ValueError naming the file and nlohmann's position for
+/// malformed JSON; other errors keep their kind, their message prefixed with the path.
 void load_encodings(torch::nn::Module& model, const std::string& path,
                     const LoadOptions& options = {});
+/// `load_encodings(*model, "net_torch.encodings")`: a string literal is a path (it converts to
+/// both std::string and nlohmann::json; this overload decides).
+inline void load_encodings(torch::nn::Module& model, const char* path,
+                           const LoadOptions& options = {}) {
+  load_encodings(model, std::string(path), options);
+}
 
 /// Saves the whole simulation state, atomically: torch::save of `model` (parameters, buffers,
 /// quantizer ranges and initialization flags, see QuantizerBase::save).
@@ -134,8 +143,8 @@ void save_state(const torch::nn::Module& model, const std::string& path);
 ///
 /// The file is checked against the model first: every parameter, buffer, quantizer and
 /// submodule must be present with the same shape and dtype, and the file may hold nothing else.
-/// std::runtime_error naming the path and the first mismatching key (`conv1.weight`), or the
-/// reason the file cannot be read; the model is then unchanged (should loading itself still
+/// c10::Error naming the path and the first mismatching key (`conv1.weight`), or the reason the
+/// file cannot be read; the model is then unchanged (should loading itself still
 /// fail, the state taken before it is restored).
 void load_state(torch::nn::Module& model, const std::string& path);
 

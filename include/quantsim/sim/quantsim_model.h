@@ -1,7 +1,7 @@
 #pragma once
 
 /// `QuantizationSimModel`: fills every quantized module of a model with quantizers from a
-/// configuration, calibrates, exports and reloads encodings (spec §2.6, §3.1-§3.2, §6).
+/// configuration, calibrates, exports and reloads encodings (docs/simulation.md).
 
 #include <quantsim/sim/config.h>
 #include <quantsim/sim/encodings_io.h>
@@ -10,17 +10,20 @@
 
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace quantsim {
 
+class QuantizerBase;
 namespace nn {
 class BaseQuantizationMixin;
 }
 
-/// How quantizers are calibrated and trained (spec §2.6): the analyzer of every quantizer, and
-/// whether quantizer ranges stay trainable.
+/// How quantizers are calibrated and trained (docs/simulation.md §2): the analyzer of every
+/// quantizer, and whether quantizer ranges stay trainable.
 enum class QuantScheme {
   kPostTrainingTf,                          ///< MinMax; ranges frozen
   kPostTrainingTfEnhanced,                  ///< SQNR; ranges frozen
@@ -31,7 +34,7 @@ enum class QuantScheme {
 
 /// The scheme named as the reference names it ("post_training_tf", "post_training_tf_enhanced",
 /// "post_training_percentile", "training_range_learning_with_tf_init",
-/// "training_range_learning_with_tf_enhanced_init"); std::invalid_argument otherwise.
+/// "training_range_learning_with_tf_enhanced_init"); c10::ValueError otherwise.
 QuantScheme quant_scheme_from_string(const std::string& name);
 std::string to_string(QuantScheme scheme);
 
@@ -106,7 +109,7 @@ class QuantizationSimModel {
   /// each atomically.
   void export_encodings(const std::string& dir, const std::string& prefix,
                         EncodingVersion version = EncodingVersion::k0_6_1) const;
-  /// Loads a `_torch.encodings` file (spec §6 `load_encodings`); nothing changes on failure.
+  /// Loads a `_torch.encodings` file (docs/simulation.md §8); nothing changes on failure.
   void load_encodings(const std::string& path, const LoadOptions& options = {});
 
   /// Saves the whole simulation state (parameters, quantizer ranges and initialization flags)
@@ -116,7 +119,19 @@ class QuantizationSimModel {
 
  private:
   void record(const std::function<void()>& sample_forward);
+  /// Fills every slot of every module from the configuration and the recorded dataflow.
   void configure();
+  /// The modules whose output a supergroup fuses into the next op (left unquantized).
+  std::set<const nn::BaseQuantizationMixin*> fused_by_supergroups() const;
+  /// The input and output quantizers of `entry`; none on its outputs when `fused`.
+  void configure_activations(const SimModule& entry, bool fused);
+  /// The parameter quantizers of `entry`, per output channel where the configuration says so.
+  void configure_params(const SimModule& entry);
+  /// A quantizer with the scheme's encoding analyzer; a range given by `constraints` is set and
+  /// frozen, and post-training schemes freeze every range.
+  std::shared_ptr<QuantizerBase> make_quantizer(
+      std::vector<int64_t> shape, int64_t bitwidth, bool symmetric,
+      const c10::optional<std::pair<double, double>>& constraints) const;
 
   std::shared_ptr<torch::nn::Module> model_;
   SimOptions options_;

@@ -175,8 +175,8 @@ at::Tensor roi_align(const at::Tensor& input, const at::Tensor& boxes,
               "roi_align: boxes must be (K, 5) rows (batch_index, x1, y1, x2, y2), got shape ",
               boxes.sizes());
   const int64_t pooled_h = (*output_size)[0], pooled_w = (*output_size)[1];
-  QS_CHECK_ARG(pooled_h > 0 && pooled_w > 0, "roi_align: output_size must be positive, got ",
-               output_size);
+  TORCH_CHECK_VALUE(pooled_h > 0 && pooled_w > 0, "roi_align: output_size must be positive, got ",
+                    output_size);
   const int64_t n = input.size(0), c = input.size(1), h = input.size(2), w = input.size(3);
   const int64_t k = boxes.size(0);
   const at::Tensor rois = boxes.detach().to(at::kCPU, input.scalar_type()).contiguous();

@@ -22,12 +22,6 @@ void print_add_product(std::ostream& stream, const char* name, const AddProductO
 
 }  // namespace
 
-at::Tensor MatMulImpl::forward(const at::Tensor& x, const at::Tensor& y) {
-  return at::matmul(x, y);
-}
-
-at::Tensor BmmImpl::forward(const at::Tensor& x, const at::Tensor& y) { return at::bmm(x, y); }
-
 BaddbmmImpl::BaddbmmImpl(BaddbmmOptions options) : options(std::move(options)) {}
 void BaddbmmImpl::pretty_print(std::ostream& stream) const {
   print_add_product(stream, "Baddbmm", options);

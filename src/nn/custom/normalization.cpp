@@ -13,8 +13,8 @@ namespace {
 void verify_batch_size(at::IntArrayRef sizes) {
   int64_t values_per_channel = sizes[0];
   for (size_t d = 2; d < sizes.size(); ++d) values_per_channel *= sizes[d];
-  QS_CHECK_ARG(values_per_channel != 1,
-               "Expected more than 1 value per channel when training, got input size ", sizes);
+  TORCH_CHECK_VALUE(values_per_channel != 1,
+                    "Expected more than 1 value per channel when training, got input size ", sizes);
 }
 
 }  // namespace

@@ -48,13 +48,14 @@ void GatherNdImpl::pretty_print(std::ostream& stream) const {
 
 at::Tensor GatherNdImpl::forward(const at::Tensor& data, const at::Tensor& indices) {
   const int64_t b = options.batch_dims();
-  QS_CHECK_ARG(b >= 0 && b < indices.dim() && b <= data.dim(),
-               "GatherNd: batch_dims must be in [0, min(indices.dim() - 1, data.dim())], got ", b,
-               " for data of shape ", data.sizes(), " and indices of shape ", indices.sizes());
+  TORCH_CHECK_VALUE(b >= 0 && b < indices.dim() && b <= data.dim(),
+                    "GatherNd: batch_dims must be in [0, min(indices.dim() - 1, data.dim())], got ",
+                    b, " for data of shape ", data.sizes(), " and indices of shape ",
+                    indices.sizes());
   const int64_t m = indices.size(-1);
-  QS_CHECK_ARG(m >= 1 && m <= data.dim() - b,
-               "GatherNd: indices.shape[-1] must be in [1, data.dim() - batch_dims], got ", m,
-               " for data of shape ", data.sizes(), " and batch_dims ", b);
+  TORCH_CHECK_VALUE(m >= 1 && m <= data.dim() - b,
+                    "GatherNd: indices.shape[-1] must be in [1, data.dim() - batch_dims], got ", m,
+                    " for data of shape ", data.sizes(), " and batch_dims ", b);
   TORCH_CHECK(indices.sizes().slice(0, b) == data.sizes().slice(0, b),
               "GatherNd: the batch dims of data ", data.sizes(), " and indices ", indices.sizes(),
               " differ");

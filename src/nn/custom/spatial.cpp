@@ -24,10 +24,10 @@ void print_optional_list(std::ostream& stream, const c10::optional<std::vector<T
   }
 }
 
-/// The (n, c, h, w) sizes of a 4-D input; std::invalid_argument otherwise (the reference's
+/// The (n, c, h, w) sizes of a 4-D input; c10::ValueError otherwise (the reference's
 /// unpacking ValueError).
 std::array<int64_t, 4> nchw(const at::Tensor& x, const char* name) {
-  QS_CHECK_ARG(x.dim() == 4, name, " expects a 4-D (N, C, H, W) input, got shape ", x.sizes());
+  TORCH_CHECK_VALUE(x.dim() == 4, name, " expects a 4-D (N, C, H, W) input, got shape ", x.sizes());
   return {x.size(0), x.size(1), x.size(2), x.size(3)};
 }
 
@@ -87,16 +87,6 @@ void PadImpl::pretty_print(std::ostream& stream) const {
          << ", value=" << options.value() << ")";
 }
 at::Tensor PadImpl::forward(const at::Tensor& x) { return F::pad(x, options); }
-
-ChannelShuffleImpl::ChannelShuffleImpl(ChannelShuffleOptions options) : options(options) {}
-void ChannelShuffleImpl::pretty_print(std::ostream& stream) const {
-  stream << "quantsim::nn::custom::ChannelShuffle(groups=" << options.groups() << ")";
-}
-at::Tensor ChannelShuffleImpl::forward(const at::Tensor& x) {
-  const auto [n, c, h, w] = nchw(x, "ChannelShuffle");
-  const int64_t g = options.groups();
-  return x.view({n, g, c / g, h, w}).transpose(1, 2).contiguous().view({n, -1, h, w});
-}
 
 DepthToSpaceDCRModeImpl::DepthToSpaceDCRModeImpl(DepthToSpaceDCRModeOptions options)
     : options(options) {}

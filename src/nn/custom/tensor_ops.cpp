@@ -42,16 +42,13 @@ void ExpandImpl::pretty_print(std::ostream& stream) const {
 }
 at::Tensor ExpandImpl::forward(const at::Tensor& x) { return x.expand(options.sizes()); }
 
-at::Tensor ShapeImpl::forward(const at::Tensor& x) { return at::tensor(x.sizes(), at::kLong); }
-
-at::Tensor NonZeroImpl::forward(const at::Tensor& x) { return at::nonzero(x); }
-
 StridedSliceImpl::StridedSliceImpl(StridedSliceOptions options) : options(std::move(options)) {
   for (const auto& range : this->options.ranges()) {
-    QS_CHECK_ARG(!range.empty() && range.size() <= 3,
-                 "StridedSlice: each range must be {stop}, {start, stop} or {start, stop, step}, "
-                 "got ",
-                 c10::IntArrayRef(range));
+    TORCH_CHECK_VALUE(
+        !range.empty() && range.size() <= 3,
+        "StridedSlice: each range must be {stop}, {start, stop} or {start, stop, step}, "
+        "got ",
+        c10::IntArrayRef(range));
   }
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 
-/// Detection custom float modules (spec §3.7): RoiAlign and NonMaxSuppression, with native
+/// Detection custom float modules (docs/modules.md §6): RoiAlign and NonMaxSuppression, with native
 /// implementations of torchvision's roi_align and nms (which they wrap in the reference).
 ///
 ///     quantsim::nn::custom::NonMaxSuppression nms(
@@ -48,8 +48,10 @@ struct RoiAlignOptions {
   TORCH_ARG(bool, aligned) = false;
 };
 
-/// ONNX RoiAlign: `roi_align(input, cat(batch_indices[:, None], rois), output_size,
-/// spatial_scale, sampling_ratio, aligned)` with `rois` (K, 4) as (x1, y1, x2, y2).
+/// ONNX RoiAlign, with `rois` (K, 4) as (x1, y1, x2, y2):
+///
+///     roi_align(input, cat(batch_indices[:, None], rois), output_size, spatial_scale,
+///               sampling_ratio, aligned)
 class RoiAlignImpl : public torch::nn::Cloneable<RoiAlignImpl> {
  public:
   explicit RoiAlignImpl(RoiAlignOptions options);

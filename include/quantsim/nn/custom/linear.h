@@ -1,12 +1,14 @@
 #pragma once
 
-/// Matrix-product custom float modules (spec §3.7) whose operands are all forward inputs:
-/// MatMul, Bmm, Baddbmm, Addmm, DynamicLinear, DynamicConv2d.
+/// Matrix-product custom float modules (docs/modules.md §6) whose operands are all forward inputs:
+/// Baddbmm, Addmm, DynamicLinear, DynamicConv2d; MatMul and Bmm, one torch call each, are
+/// generated in stateless_ops.h.
 ///
 ///     quantsim::nn::custom::DynamicLinear linear;
 ///     auto y = linear(x, w, b);   // F.linear(x, w, b) with w and b computed at run time
 
 #include <quantsim/nn/custom/stateless.h>
+#include <quantsim/nn/custom/stateless_ops.h>
 
 #include <torch/arg.h>
 #include <torch/expanding_array.h>
@@ -23,22 +25,6 @@
 #include <ostream>
 
 namespace quantsim::nn::custom {
-
-/// Matrix product with broadcasting of batch dims (torch.matmul).
-class MatMulImpl : public StatelessModule<MatMulImpl> {
- public:
-  static constexpr const char* kName = "MatMul";
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& y);
-};
-TORCH_MODULE(MatMul);
-
-/// Batched (b, n, m) x (b, m, p) product (torch.bmm).
-class BmmImpl : public StatelessModule<BmmImpl> {
- public:
-  static constexpr const char* kName = "Bmm";
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& y);
-};
-TORCH_MODULE(Bmm);
 
 /// Options of `Baddbmm` and `Addmm`.
 struct AddProductOptions {

@@ -1,7 +1,7 @@
 #pragma once
 
-/// Normalization custom float modules (spec §3.7): BatchNorm and GroupNorm (functional forms whose
-/// statistics and affine parameters are forward inputs), Normalize, RmsNorm.
+/// Normalization custom float modules (docs/modules.md §6): BatchNorm and GroupNorm (functional
+/// forms whose statistics and affine parameters are forward inputs), Normalize, RmsNorm.
 ///
 ///     quantsim::nn::custom::RmsNorm norm(quantsim::nn::custom::RmsNormOptions(
 ///         /*input_shape=*/{2, 8, 16}, /*axes=*/{2}, /*eps=*/1e-6));
@@ -42,7 +42,7 @@ class BatchNormImpl : public torch::nn::Cloneable<BatchNormImpl> {
   explicit BatchNormImpl(BatchNormOptions options = {});
   void reset() override {}
   void pretty_print(std::ostream& stream) const override;
-  /// std::invalid_argument in training for a batch with one value per channel (PyTorch's
+  /// c10::ValueError in training for a batch with one value per channel (PyTorch's
   /// ValueError).
   at::Tensor forward(const at::Tensor& input, const at::Tensor& running_mean,
                      const at::Tensor& running_var, const at::Tensor& weight = at::Tensor(),
@@ -73,7 +73,7 @@ class GroupNormImpl : public torch::nn::Cloneable<GroupNormImpl> {
   explicit GroupNormImpl(GroupNormOptions options);
   void reset() override {}
   void pretty_print(std::ostream& stream) const override;
-  /// c10::Error for an input of rank < 2; std::invalid_argument when a group holds one value.
+  /// c10::Error for an input of rank < 2; c10::ValueError when a group holds one value.
   at::Tensor forward(const at::Tensor& input, const at::Tensor& weight = at::Tensor(),
                      const at::Tensor& bias = at::Tensor());
 

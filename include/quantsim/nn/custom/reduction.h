@@ -1,7 +1,8 @@
 #pragma once
 
-/// Reduction custom float modules (spec §3.7): Mean, Sum, Prod, Argmin, Argmax, Norm, CumSum,
-/// TopK. The reference passes dims as forward arguments; here they are construction options.
+/// Reduction custom float modules (docs/modules.md §6): Mean, Sum, Prod, Argmin, Argmax, Norm,
+/// CumSum, TopK. The reference passes dims as forward arguments; here they are construction
+/// options.
 ///
 ///     quantsim::nn::custom::Mean mean(quantsim::nn::custom::ReduceOptions().dim({1, 2}));
 ///     auto m = mean(x);   // torch::mean(x, {1, 2})

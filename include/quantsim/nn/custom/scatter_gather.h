@@ -1,8 +1,8 @@
 #pragma once
 
-/// Indexing custom float modules (spec §3.7): Gather, IndexSelect, CustomGather (ONNX Gather),
-/// GatherNd (ONNX GatherND), ScatterND (ONNX ScatterND), ScatterElements (ONNX ScatterElements).
-/// The data tensor comes first, the integer indices after it.
+/// Indexing custom float modules (docs/modules.md §6): Gather, IndexSelect, CustomGather (ONNX
+/// Gather), GatherNd (ONNX GatherND), ScatterND (ONNX ScatterND), ScatterElements (ONNX
+/// ScatterElements). The data tensor comes first, the integer indices after it.
 ///
 ///     quantsim::nn::custom::GatherNd gather_nd;
 ///     auto y = gather_nd(data, indices);
@@ -123,8 +123,10 @@ struct ScatterElementsOptions {
   TORCH_ARG(c10::optional<std::string>, reduce) = c10::nullopt;
 };
 
-/// ONNX ScatterElements: `x.scatter_(dim, index, src)` or `x.scatter_reduce_(dim, index, src,
-/// reduce)`, IN PLACE on `x` (as the reference), which is returned.
+/// ONNX ScatterElements, IN PLACE on `x` (as the reference), which is returned:
+///
+///     x.scatter_(dim, index, src)                  without `reduce`
+///     x.scatter_reduce_(dim, index, src, reduce)   with it
 class ScatterElementsImpl : public torch::nn::Cloneable<ScatterElementsImpl> {
  public:
   explicit ScatterElementsImpl(ScatterElementsOptions options);

@@ -1,11 +1,14 @@
 #pragma once
 
-/// Spatial custom float modules on (N, C, H, W) tensors (spec §3.7): MaxPool2d, AdaptiveAvgPool2d,
-/// AvgPool2d, Interpolate, Pad, ChannelShuffle, DepthToSpaceDCRMode, DepthToSpaceCRDMode. The
-/// pooling and resampling modules wrap the torch functional of the same name with its options.
+/// Spatial custom float modules on (N, C, H, W) tensors (docs/modules.md §6): MaxPool2d,
+/// AdaptiveAvgPool2d, AvgPool2d, Interpolate, Pad, ChannelShuffle, DepthToSpaceDCRMode,
+/// DepthToSpaceCRDMode. The pooling and resampling modules wrap the torch functional of the same
+/// name with its options.
 ///
 ///     quantsim::nn::custom::DepthToSpaceDCRMode d2s(/*block_size=*/2);
 ///     auto y = d2s(x);   // (1, 8, 3, 3) -> (1, 2, 6, 6)
+
+#include <quantsim/nn/float_modules.h>
 
 #include <torch/arg.h>
 #include <torch/expanding_array.h>
@@ -88,25 +91,12 @@ class PadImpl : public torch::nn::Cloneable<PadImpl> {
 };
 TORCH_MODULE(Pad);
 
-/// Options of `ChannelShuffle`.
-struct ChannelShuffleOptions {
-  /* implicit */ ChannelShuffleOptions(int64_t groups) : groups_(groups) {}
-  TORCH_ARG(int64_t, groups);
-};
-
-/// AIMET's channel shuffle of a 4-D input:
-/// `view(n, g, c/g, h, w).transpose(1, 2).view(n, c, h, w)`; channels 0 1 2 3 with g = 2 become
-/// 0 2 1 3.
-class ChannelShuffleImpl : public torch::nn::Cloneable<ChannelShuffleImpl> {
- public:
-  explicit ChannelShuffleImpl(ChannelShuffleOptions options);
-  void reset() override {}
-  void pretty_print(std::ostream& stream) const override;
-  at::Tensor forward(const at::Tensor& x);
-
-  ChannelShuffleOptions options;
-};
-TORCH_MODULE(ChannelShuffle);
+/// AIMET's channel shuffle, `view(n, g, c/g, h, w).transpose(1, 2).view(n, c, h, w)`, is
+/// torch.nn.ChannelShuffle on a 4-D input: one float module, quantsim::nn::ChannelShuffle, serves
+/// both rows of the table (it also takes (N, C, *) inputs of other ranks).
+using ChannelShuffleOptions = quantsim::nn::ChannelShuffleOptions;
+using ChannelShuffleImpl = quantsim::nn::ChannelShuffleImpl;
+using ChannelShuffle = quantsim::nn::ChannelShuffle;
 
 /// Options of `DepthToSpaceDCRMode`.
 struct DepthToSpaceDCRModeOptions {
@@ -137,8 +127,11 @@ struct DepthToSpaceCRDModeOptions {
 };
 
 /// ONNX DepthToSpace, CRD mode (column-row-depth), with blocks (bh, bw), as PixelShuffle:
-/// `reshape(b, c/(bh·bw), bh, bw, h, w) -> permute(0, 1, 4, 2, 5, 3) -> reshape(b, c/(bh·bw),
-/// h·bh, w·bw)`, so `out[b][k][h·bh + i][w·bw + j] = x[b][k·bh·bw + i·bw + j][h][w]`.
+///
+///     reshape(b, c/(bh·bw), bh, bw, h, w) -> permute(0, 1, 4, 2, 5, 3)
+///                                         -> reshape(b, c/(bh·bw), h·bh, w·bw)
+///
+/// so `out[b][k][h·bh + i][w·bw + j] = x[b][k·bh·bw + i·bw + j][h][w]`.
 class DepthToSpaceCRDModeImpl : public torch::nn::Cloneable<DepthToSpaceCRDModeImpl> {
  public:
   explicit DepthToSpaceCRDModeImpl(DepthToSpaceCRDModeOptions options);

@@ -1,6 +1,7 @@
 #pragma once
 
-/// Base of the custom float modules that have neither options nor state.
+/// Base of the custom float modules that have neither options nor state (those that are one
+/// torch call are generated from tools/module_table.py into stateless_ops.h).
 
 #include <torch/nn/cloneable.h>
 

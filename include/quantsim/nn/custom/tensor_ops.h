@@ -1,13 +1,14 @@
 #pragma once
 
-/// Shape, layout and type custom float modules (spec §3.7): Reshape, Permute, Tile, Expand, Shape,
-/// NonZero, StridedSlice, Split, Concat, Cast, OneHot. Sizes, dims and dtypes are construction
-/// options (the reference passes them to forward).
+/// Shape, layout and type custom float modules (docs/modules.md §6): Reshape, Permute, Tile,
+/// Expand, StridedSlice, Split, Concat, Cast, OneHot (Shape and NonZero, one torch call each, are
+/// generated in stateless_ops.h). Sizes, dims and dtypes are construction options (the reference
+/// passes them to forward).
 ///
 ///     quantsim::nn::custom::Concat cat(/*axis=*/1);
 ///     auto y = cat->forward({a, b, c});   // torch::cat({a, b, c}, 1)
 
-#include <quantsim/nn/custom/stateless.h>
+#include <quantsim/nn/custom/stateless_ops.h>
 
 #include <torch/arg.h>
 #include <torch/nn/cloneable.h>
@@ -82,23 +83,6 @@ class ExpandImpl : public torch::nn::Cloneable<ExpandImpl> {
 };
 TORCH_MODULE(Expand);
 
-/// The sizes of `x` as a 1-D int64 tensor (Tensor.size; the reference returns a torch.Size).
-class ShapeImpl : public StatelessModule<ShapeImpl> {
- public:
-  static constexpr const char* kName = "Shape";
-  at::Tensor forward(const at::Tensor& x);
-};
-TORCH_MODULE(Shape);
-
-/// The int64 (n, x.dim()) coordinates of the nonzero elements of `x` in row-major order
-/// (torch.nonzero).
-class NonZeroImpl : public StatelessModule<NonZeroImpl> {
- public:
-  static constexpr const char* kName = "NonZero";
-  at::Tensor forward(const at::Tensor& x);
-};
-TORCH_MODULE(NonZero);
-
 /// Options of `StridedSlice`.
 struct StridedSliceOptions {
   /* implicit */ StridedSliceOptions(std::vector<std::vector<int64_t>> ranges)
@@ -157,7 +141,8 @@ struct ConcatOptions {
   TORCH_ARG(int64_t, axis);
 };
 
-/// `cat(xs, axis)`. Its quantized version shares one input quantizer among all inputs (§3.5).
+/// `cat(xs, axis)`. Its quantized version shares one input quantizer among all inputs
+/// (docs/modules.md §5.3).
 class ConcatImpl : public torch::nn::Cloneable<ConcatImpl> {
  public:
   explicit ConcatImpl(ConcatOptions options = {});
