@@ -434,7 +434,7 @@ HEADER = '''{generated}
 namespace quantsim::nn {{
 
 {traits}
-// Instantiated once, in src/nn/modules/{group}.cpp.
+// Instantiated once, in src/nn/modules/{group}.cpp (<quantsim/nn/mixin_definitions.h>).
 {externs}
 
 {open_classes}{classes}{close_classes}
@@ -445,7 +445,7 @@ SOURCE = '''{generated}
 
 #include <quantsim/nn/mixin_definitions.h>
 #include <quantsim/nn/modules/{group}.h>
-#include <quantsim/nn/registry.h>
+#include <quantsim/nn/register_quantized_module.h>
 
 #include "nn/modules/registration.h"
 

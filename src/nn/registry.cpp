@@ -73,6 +73,7 @@ torch::nn::AnyModule to_any_module(const std::shared_ptr<torch::nn::Module>& mod
 std::string registration_hint(const std::string& type_name) {
   return c10::str(
       "Register the generic fake-quantized module for it with\n"
+      "    #include <quantsim/nn/register_quantized_module.h>\n"
       "    quantsim::nn::register_quantized_module<",
       type_name,
       ">();\n"

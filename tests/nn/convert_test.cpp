@@ -4,6 +4,7 @@
 #include <quantsim/affine/quantizer.h>
 #include <quantsim/nn/convert.h>
 #include <quantsim/nn/modules.h>
+#include <quantsim/nn/register_quantized_module.h>
 
 #include <c10/util/Type.h>
 #include <gtest/gtest.h>

@@ -2,6 +2,7 @@
 
 #include <quantsim/affine/quantizer.h>
 #include <quantsim/nn/modules.h>
+#include <quantsim/nn/register_quantized_module.h>
 
 #include <gtest/gtest.h>
 #include <torch/nn/functional/linear.h>

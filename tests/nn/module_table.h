@@ -279,9 +279,12 @@ Row row(std::string name, size_t num_inputs, size_t num_outputs, Make make,
     auto typed = std::dynamic_pointer_cast<Float>(module);
     return typed ? torch::nn::AnyModule(typed) : torch::nn::AnyModule();
   };
+  // The library's AnyModule of the quantized class (to_any_module: instantiated once, where the
+  // class is registered), not one built here: each AnyModule<T> instantiated in this file costs
+  // compile time, and there are two per row.
   r.quantized_any = [](const std::shared_ptr<torch::nn::Module>& module) {
-    auto typed = std::dynamic_pointer_cast<Quantized>(module);
-    return typed ? torch::nn::AnyModule(typed) : torch::nn::AnyModule();
+    return std::dynamic_pointer_cast<Quantized>(module) ? nn::to_any_module(module)
+                                                        : torch::nn::AnyModule();
   };
   r.output_leaves = [](const LeafFn& post, torch::nn::AnyValue&& value) {
     // TensorLeaves maps a tuple's elements in an unspecified order (GCC: last first): sort by

@@ -48,9 +48,8 @@ using ForwardOf = MethodSignature<decltype(&Float::forward)>;
 
 /// Declares `forward` with the float forward's exact signature, defaults included, so that the
 /// quantized module works wherever the float one does (AnyModule, Sequential, direct calls).
-/// Derived::call(args...) does the work. The definitions follow the class templates below, out of
-/// class: not inline, so that a translation unit that sees QUANTSIM_EXTERN_QUANTIZED_MODULE
-/// compiles none of the quantized forward path.
+/// Derived::call(args...) does the work. Its definitions are in <quantsim/nn/mixin_definitions.h>,
+/// which only the translation units that instantiate a mixin include.
 template <typename Derived, typename Method, size_t Required>
 struct ForwardDeclaration;
 
@@ -373,104 +372,5 @@ class FakeQuantizationMixin
     return this->fake_quantized_call(std::forward<Args>(args)...);
   }
 };
-
-// ---- out-of-class definitions: not inline, so QUANTSIM_EXTERN_QUANTIZED_MODULE keeps user
-// translation units from compiling them (the library instantiates each table row once).
-
-namespace detail {
-
-template <typename Derived, typename R, typename C, typename... A>
-R ForwardDeclaration<Derived, R (C::*)(A...), kAllArguments>::forward(A... a) {
-  return static_cast<Derived*>(this)->call(std::forward<A>(a)...);
-}
-template <typename Derived, typename R, typename C, typename A0, typename A1>
-R ForwardDeclaration<Derived, R (C::*)(A0, A1), 1>::forward(A0 a0, A1 a1) {
-  return static_cast<Derived*>(this)->call(std::forward<A0>(a0), std::forward<A1>(a1));
-}
-template <typename Derived, typename R, typename C, typename A0, typename A1, typename A2>
-R ForwardDeclaration<Derived, R (C::*)(A0, A1, A2), 1>::forward(A0 a0, A1 a1, A2 a2) {
-  return static_cast<Derived*>(this)->call(std::forward<A0>(a0), std::forward<A1>(a1),
-                                           std::forward<A2>(a2));
-}
-template <typename Derived, typename R, typename C, typename A0, typename A1, typename A2>
-R ForwardDeclaration<Derived, R (C::*)(A0, A1, A2), 2>::forward(A0 a0, A1 a1, A2 a2) {
-  return static_cast<Derived*>(this)->call(std::forward<A0>(a0), std::forward<A1>(a1),
-                                           std::forward<A2>(a2));
-}
-template <typename Derived, typename R, typename C, typename A0, typename A1, typename A2,
-          typename A3, typename A4>
-R ForwardDeclaration<Derived, R (C::*)(A0, A1, A2, A3, A4), 3>::forward(A0 a0, A1 a1, A2 a2, A3 a3,
-                                                                        A4 a4) {
-  return static_cast<Derived*>(this)->call(std::forward<A0>(a0), std::forward<A1>(a1),
-                                           std::forward<A2>(a2), std::forward<A3>(a3),
-                                           std::forward<A4>(a4));
-}
-
-}  // namespace detail
-
-template <typename Float, typename Derived>
-QuantizedModuleBase<Float, Derived>::QuantizedModuleBase(FromFloat, const Float& float_module)
-    : Float(float_module) {
-  init();
-}
-
-template <typename Float, typename Derived>
-QuantizedModuleBase<Float, Derived>::~QuantizedModuleBase() = default;
-
-template <typename Float, typename Derived>
-std::shared_ptr<torch::nn::Module> QuantizedModuleBase<Float, Derived>::get_original_module()
-    const {
-  return float_copy();
-}
-
-template <typename Float, typename Derived>
-torch::nn::Module& QuantizedModuleBase<Float, Derived>::as_module() {
-  return *this;
-}
-
-template <typename Float, typename Derived>
-const torch::nn::Module& QuantizedModuleBase<Float, Derived>::as_module() const {
-  return *this;
-}
-
-template <typename Float, typename Derived>
-std::shared_ptr<torch::nn::Module> QuantizedModuleBase<Float, Derived>::clone(
-    const c10::optional<torch::Device>& device) const {
-  auto float_clone = std::dynamic_pointer_cast<Float>(float_copy()->clone(device));
-  auto copy = std::make_shared<Derived>(FromFloat{}, *float_clone);
-  copy->copy_state_from(static_cast<const Derived&>(*this));
-  clone_quantizers_into(*copy, device);
-  return copy;
-}
-
-template <typename Float, typename Derived>
-void QuantizedModuleBase<Float, Derived>::pretty_print(std::ostream& stream) const {
-  // Through a float copy's vtable: libtorch does not export every Float::pretty_print (the
-  // norm layers' base templates), so a qualified call would not link.
-  std::ostringstream printed;
-  static_cast<const torch::nn::Module&>(*float_copy()).pretty_print(printed);
-  print_renamed(stream, printed.str(), name(), Derived::kPrefix + class_name());
-}
-
-template <typename Float, typename Derived>
-void QuantizedModuleBase<Float, Derived>::init() {
-  init_quantizers(*this, Traits::num_inputs, Traits::num_outputs);
-  // A parameter whose quantizer could not reach the op would be silently unquantized (the
-  // reference's RNN bug, docs/differences.md): every directly owned parameter needs a slot.
-  const auto slots = parameter_slots<Float, Traits>(*this);
-  for (const auto& key : param_quantizers->keys()) {
-    bool found = false;
-    for (const auto& slot : slots) found = found || slot.first == key;
-    TORCH_CHECK(found, Derived::kPrefix, name(), ": parameter \"", key,
-                "\" has no slot a quantizer can patch; declare parameter_slots in "
-                "ModuleTraits<",
-                c10::demangle(typeid(Float).name()), ">");
-  }
-}
-
-template <typename Float>
-FakeQuantizationMixin<Float>::FakeQuantizationMixin(FromFloat tag, const Float& float_module)
-    : torch::nn::Module(static_cast<const torch::nn::Module&>(float_module)),
-      Base(tag, float_module) {}
 
 }  // namespace quantsim::nn

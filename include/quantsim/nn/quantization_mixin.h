@@ -137,58 +137,15 @@ class QuantizationMixin
   bool has_kernel_ = false;
 };
 
-template <typename Float>
-QuantizationMixin<Float>::QuantizationMixin(FromFloat tag, const Float& float_module)
-    : torch::nn::Module(static_cast<const torch::nn::Module&>(float_module)),
-      Base(tag, float_module) {}
-
-template <typename Float>
-void QuantizationMixin<Float>::set_kernel(Kernel kernel) {
-  kernel_ = std::move(kernel);
-  has_kernel_ = true;
-}
-
-template <typename Float>
-void QuantizationMixin<Float>::reset_kernel() {
-  kernel_ = nullptr;
-  has_kernel_ = false;
-}
-
-template <typename Float>
-void QuantizationMixin<Float>::set_default_kernel(Kernel kernel) {
-  default_kernel() = std::move(kernel);
-}
-
-template <typename Float>
-Kernel QuantizationMixin<Float>::get_default_kernel() {
-  return default_kernel();
-}
-
-template <typename Float>
-Kernel QuantizationMixin<Float>::get_kernel() const {
-  return has_kernel_ ? kernel_ : default_kernel();
-}
-
-template <typename Float>
-void QuantizationMixin<Float>::copy_state_from(const QuantizationMixin& other) {
-  kernel_ = other.kernel_;
-  has_kernel_ = other.has_kernel_;
-}
-
-template <typename Float>
-Kernel& QuantizationMixin<Float>::default_kernel() {
-  static Kernel kernel;
-  return kernel;
-}
-
 }  // namespace quantsim::nn
 
 /// Declares, inside namespace quantsim::nn, that `Mixin<Float>` (FakeQuantizationMixin or
-/// QuantizationMixin) is instantiated once in the library, so that a user's translation unit
-/// compiles none of its member functions:
+/// QuantizationMixin) and its bases are instantiated in the library: the member definitions are
+/// not visible here anyway (<quantsim/nn/mixin_definitions.h>), but without this declaration
+/// every file using the class would emit its vtable, and with it the float module's inline
+/// virtual functions (clone, reset, pretty_print).
 ///
 ///     QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, torch::nn::LinearImpl);
-/// The mixin's bases are named too: an explicit instantiation covers a class's own members only.
 #define QUANTSIM_EXTERN_QUANTIZED_MODULE(Mixin, Float)                                       \
   extern template class QuantizedModuleBase<Float, Mixin<Float>>;                            \
   extern template struct detail::ForwardDeclaration<Mixin<Float>, decltype(&Float::forward), \

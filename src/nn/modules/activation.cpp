@@ -2,7 +2,7 @@
 
 #include <quantsim/nn/mixin_definitions.h>
 #include <quantsim/nn/modules/activation.h>
-#include <quantsim/nn/registry.h>
+#include <quantsim/nn/register_quantized_module.h>
 
 #include "nn/modules/registration.h"
 

@@ -150,7 +150,7 @@ struct ModuleTraits<torch::nn::ThresholdImpl> : DefaultModuleTraits<1, 1> {
   static constexpr const char* name = "Threshold";
 };
 
-// Instantiated once, in src/nn/modules/activation.cpp.
+// Instantiated once, in src/nn/modules/activation.cpp (<quantsim/nn/mixin_definitions.h>).
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, torch::nn::CELUImpl);
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, torch::nn::ELUImpl);
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, torch::nn::GELUImpl);

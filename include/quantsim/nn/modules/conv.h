@@ -53,7 +53,7 @@ struct ModuleTraits<torch::nn::UnfoldImpl> : DefaultModuleTraits<1, 1> {
   static constexpr const char* name = "Unfold";
 };
 
-// Instantiated once, in src/nn/modules/conv.cpp.
+// Instantiated once, in src/nn/modules/conv.cpp (<quantsim/nn/mixin_definitions.h>).
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, torch::nn::Conv1dImpl);
 QUANTSIM_EXTERN_QUANTIZED_MODULE(QuantizationMixin, torch::nn::Conv1dImpl);
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, torch::nn::Conv2dImpl);

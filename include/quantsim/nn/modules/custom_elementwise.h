@@ -233,7 +233,7 @@ struct ModuleTraits<quantsim::nn::custom::CustomSiLUImpl> : DefaultModuleTraits<
   }
 };
 
-// Instantiated once, in src/nn/modules/custom_elementwise.cpp.
+// Instantiated once, in src/nn/modules/custom_elementwise.cpp (<quantsim/nn/mixin_definitions.h>).
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, quantsim::nn::custom::CastImpl);
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, quantsim::nn::custom::ExponentialImpl);
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, quantsim::nn::custom::ErfImpl);

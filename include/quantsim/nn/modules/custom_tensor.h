@@ -210,7 +210,7 @@ struct ModuleTraits<quantsim::nn::custom::MaskedFillImpl> : DefaultModuleTraits<
   }
 };
 
-// Instantiated once, in src/nn/modules/custom_tensor.cpp.
+// Instantiated once, in src/nn/modules/custom_tensor.cpp (<quantsim/nn/mixin_definitions.h>).
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, quantsim::nn::custom::MaxPool2dImpl);
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin,
                                  quantsim::nn::custom::AdaptiveAvgPool2dImpl);

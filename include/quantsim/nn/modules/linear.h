@@ -50,7 +50,7 @@ struct ModuleTraits<torch::nn::UnflattenImpl> : DefaultModuleTraits<1, 1> {
   static constexpr const char* name = "Unflatten";
 };
 
-// Instantiated once, in src/nn/modules/linear.cpp.
+// Instantiated once, in src/nn/modules/linear.cpp (<quantsim/nn/mixin_definitions.h>).
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, torch::nn::BilinearImpl);
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, torch::nn::EmbeddingImpl);
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, torch::nn::EmbeddingBagImpl);

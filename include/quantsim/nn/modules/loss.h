@@ -138,7 +138,7 @@ struct ModuleTraits<torch::nn::TripletMarginWithDistanceLossImpl> : DefaultModul
   static constexpr const char* name = "TripletMarginWithDistanceLoss";
 };
 
-// Instantiated once, in src/nn/modules/loss.cpp.
+// Instantiated once, in src/nn/modules/loss.cpp (<quantsim/nn/mixin_definitions.h>).
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, torch::nn::AdaptiveLogSoftmaxWithLossImpl);
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, torch::nn::BCELossImpl);
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, torch::nn::BCEWithLogitsLossImpl);

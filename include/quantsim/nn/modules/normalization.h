@@ -68,7 +68,7 @@ struct ModuleTraits<quantsim::nn::SyncBatchNormImpl> : DefaultModuleTraits<1, 1>
   static constexpr const char* name = "SyncBatchNorm";
 };
 
-// Instantiated once, in src/nn/modules/normalization.cpp.
+// Instantiated once, in src/nn/modules/normalization.cpp (<quantsim/nn/mixin_definitions.h>).
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, torch::nn::BatchNorm1dImpl);
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, torch::nn::BatchNorm2dImpl);
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, torch::nn::BatchNorm3dImpl);

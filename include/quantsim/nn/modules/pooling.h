@@ -107,7 +107,7 @@ struct ModuleTraits<torch::nn::MaxUnpool3dImpl> : DefaultModuleTraits<1, 1> {
   static constexpr size_t required_args = 2;
 };
 
-// Instantiated once, in src/nn/modules/pooling.cpp.
+// Instantiated once, in src/nn/modules/pooling.cpp (<quantsim/nn/mixin_definitions.h>).
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, torch::nn::AdaptiveAvgPool1dImpl);
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, torch::nn::AdaptiveAvgPool2dImpl);
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, torch::nn::AdaptiveAvgPool3dImpl);

@@ -69,7 +69,7 @@ struct ModuleTraits<torch::nn::GRUCellImpl> : DefaultModuleTraits<2, 1>,
   static constexpr size_t required_args = 1;
 };
 
-// Instantiated once, in src/nn/modules/rnn.cpp.
+// Instantiated once, in src/nn/modules/rnn.cpp (<quantsim/nn/mixin_definitions.h>).
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, torch::nn::RNNImpl);
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, torch::nn::LSTMImpl);
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, torch::nn::GRUImpl);

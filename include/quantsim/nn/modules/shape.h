@@ -113,7 +113,7 @@ struct ModuleTraits<torch::nn::ZeroPad2dImpl> : DefaultModuleTraits<1, 1> {
   static constexpr const char* name = "ZeroPad2d";
 };
 
-// Instantiated once, in src/nn/modules/shape.cpp.
+// Instantiated once, in src/nn/modules/shape.cpp (<quantsim/nn/mixin_definitions.h>).
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, torch::nn::AlphaDropoutImpl);
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, quantsim::nn::ChannelShuffleImpl);
 QUANTSIM_EXTERN_QUANTIZED_MODULE(FakeQuantizationMixin, torch::nn::ConstantPad1dImpl);
