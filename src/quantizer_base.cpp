@@ -123,34 +123,33 @@ void QuantizerBase::load(torch::serialize::InputArchive& archive) {
 }
 
 namespace {
-[[noreturn]] void not_affine(const QuantizerBase& quantizer, const char* accessor) {
-  std::ostringstream printed;
-  quantizer.pretty_print(printed);
-  C10_THROW_ERROR(TypeError, c10::str(printed.str(), " is not an affine quantizer: ", accessor,
+/// `description` is the quantizer as it prints (QuantizerBase::description()).
+[[noreturn]] void not_affine(const std::string& description, const char* accessor) {
+  C10_THROW_ERROR(TypeError, c10::str(description, " is not an affine quantizer: ", accessor,
                                       " is defined for affine::Quantize, QuantizeDequantize and "
                                       "GroupedBlockQuantizeDequantize"));
 }
 }  // namespace
 
 c10::optional<at::Tensor> QuantizerBase::get_min(at::ScalarType) const {
-  not_affine(*this, "get_min()");
+  not_affine(description(), "get_min()");
 }
 c10::optional<at::Tensor> QuantizerBase::get_max(at::ScalarType) const {
-  not_affine(*this, "get_max()");
+  not_affine(description(), "get_max()");
 }
 c10::optional<at::Tensor> QuantizerBase::get_scale(at::ScalarType) const {
-  not_affine(*this, "get_scale()");
+  not_affine(description(), "get_scale()");
 }
 c10::optional<at::Tensor> QuantizerBase::get_offset(at::ScalarType) const {
-  not_affine(*this, "get_offset()");
+  not_affine(description(), "get_offset()");
 }
 void QuantizerBase::set_range(const at::Tensor&, const at::Tensor&) {
-  not_affine(*this, "set_range()");
+  not_affine(description(), "set_range()");
 }
-void QuantizerBase::set_range(double, double) { not_affine(*this, "set_range()"); }
-int64_t QuantizerBase::qmin() const { not_affine(*this, "qmin()"); }
-int64_t QuantizerBase::qmax() const { not_affine(*this, "qmax()"); }
-bool QuantizerBase::symmetric() const { not_affine(*this, "symmetric()"); }
-int64_t QuantizerBase::bitwidth() const { not_affine(*this, "bitwidth()"); }
+void QuantizerBase::set_range(double, double) { not_affine(description(), "set_range()"); }
+int64_t QuantizerBase::qmin() const { not_affine(description(), "qmin()"); }
+int64_t QuantizerBase::qmax() const { not_affine(description(), "qmax()"); }
+bool QuantizerBase::symmetric() const { not_affine(description(), "symmetric()"); }
+int64_t QuantizerBase::bitwidth() const { not_affine(description(), "bitwidth()"); }
 
 }  // namespace quantsim

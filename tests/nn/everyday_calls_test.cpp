@@ -88,8 +88,10 @@ TEST(EverydayCalls, LoadEncodingsFromAStringLiteralPath) {
 
   qs::nn::QuantizedLinear target(torch::nn::LinearOptions(4, 3));
   target->output_quantizers[0] = qs::affine::QuantizeDequantize({}, 8, false);
+  const auto previous = std::filesystem::current_path();
   std::filesystem::current_path(dir);
   qs::load_encodings(*target, "linear_torch.encodings");
+  std::filesystem::current_path(previous);
   EXPECT_TRUE(
       target->output_quantizers[0]->get_min()->equal(*source->output_quantizers[0]->get_min()));
   EXPECT_TRUE(
