@@ -31,6 +31,10 @@ bool round_trips_double(int64_t v) {
 }
 
 bool representable(at::ScalarType dtype, int64_t qmin, int64_t qmax) {
+  // Beyond +-2^53 no dtype holds the grid's neighbours exactly; testing that first also keeps
+  // qmax - 1 and qmin + 1 from overflowing.
+  if (qmin < -Grid::kMaxMagnitude || qmax > Grid::kMaxMagnitude) return false;
+  if (qmax < -Grid::kMaxMagnitude || qmin > Grid::kMaxMagnitude) return false;
   for (int64_t v : {qmax, qmax - 1, qmin + 1, qmin}) {
     bool ok = false;
     switch (dtype) {
@@ -69,7 +73,8 @@ double epsilon(at::ScalarType dtype) {
 
 bool stable(at::ScalarType dtype, int64_t qmin, int64_t qmax) {
   return representable(dtype, qmin, qmax) &&
-         (qmin == qmax || epsilon(dtype) <= 0.1 / static_cast<double>(qmax - qmin));
+         (qmin == qmax ||
+          epsilon(dtype) <= 0.1 / (static_cast<double>(qmax) - static_cast<double>(qmin)));
 }
 
 void check_representable(at::ScalarType dtype, int64_t qmin, int64_t qmax, const char* op) {

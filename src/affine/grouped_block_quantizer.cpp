@@ -13,6 +13,10 @@ GroupedBlockQuantizeDequantizeImpl::GroupedBlockQuantizeDequantizeImpl(
   TORCH_CHECK(symmetric(), "GroupedBlockQuantizeDequantize supports only symmetric quantization");
   TORCH_CHECK(decompressed_bw_ >= bitwidth(), "`decompressed_bw` (", decompressed_bw_,
               ") must be >= `bitwidth` (", bitwidth(), ")");
+  // The decompressed grid is signed: beyond 2^53 float64 cannot hold it (and 2^(dbw - bw),
+  // eq. (7), would overflow int64 first).
+  TORCH_CHECK_VALUE(decompressed_bw_ <= Grid::kMaxSignedBitwidth, "`decompressed_bw` must be in [",
+                    bitwidth(), ", ", Grid::kMaxSignedBitwidth, "], got ", decompressed_bw_);
   if (block_grouping_.empty()) block_grouping_.assign(shape().size(), 1);
   TORCH_CHECK(block_grouping_.size() == shape().size(), "`block_grouping` ",
               at::IntArrayRef(block_grouping_), " must have one entry per dim of `shape` ",

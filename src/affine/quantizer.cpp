@@ -35,9 +35,87 @@ int64_t numel_of(const std::vector<int64_t>& shape) {
   return n;
 }
 
+/// A symmetric quantizer's offset is 0 and its range splits into floor(n/2) steps above zero and
+/// ceil(n/2) below: with one step (the 1-bit signed grid [-1, 0]) nothing above zero is
+/// representable and the calibrated range divides by zero (the reference's NaN encoding).
+void check_symmetric_grid(const Grid& grid, bool symmetric) {
+  if (!symmetric || grid.num_steps() >= 2) return;
+  QS_THROW(c10::ValueError, "a symmetric quantizer needs a grid of at least 2 steps, got ",
+           grid.has_bitwidth() ? c10::str("bitwidth ", grid.bitwidth(), " (") : std::string(),
+           "grid [", grid.qmin, ", ", grid.qmax, "]", grid.has_bitwidth() ? ")" : "",
+           ": with its offset fixed at 0 it cannot represent both signs; use bitwidth >= 2 or an "
+           "asymmetric quantizer");
+}
+
+/// " at index i" of a flattened range tensor with more than one element, "" for one.
+std::string index_text(int64_t index, int64_t numel) {
+  return numel > 1 ? c10::str(" at index ", index) : std::string();
+}
+
+/// The first index where `bad` is true, or -1.
+int64_t first_true(const at::Tensor& bad) {
+  const auto flat = bad.reshape({-1});
+  return flat.any().item<bool>() ? flat.nonzero()[0][0].item<int64_t>() : -1;
+}
+
 }  // namespace
 
+std::pair<at::Tensor, at::Tensor> AffineQuantizerBase::usable_range(
+    const at::Tensor& new_min, const at::Tensor& new_max, const std::vector<int64_t>& shape,
+    const Grid& grid, bool symmetric, const std::string& context) {
+  TORCH_CHECK(new_min.defined() && new_max.defined(), context, ": min and max must be defined");
+  // As given (float64 holds every float32 value), so that messages name the caller's values.
+  const auto given_min = new_min.detach().to(at::kDouble).expand(shape).contiguous();
+  const auto given_max = new_max.detach().to(at::kDouble).expand(shape).contiguous();
+  const int64_t numel = given_min.numel();
+  for (const auto& [name, given] : {std::pair<const char*, const at::Tensor&>{"min", given_min},
+                                    std::pair<const char*, const at::Tensor&>{"max", given_max}}) {
+    if (const int64_t i = first_true(~at::isfinite(given)); i >= 0) {
+      QS_THROW(c10::ValueError, context, ": `", name, "` must be finite, got ",
+               given.reshape({-1})[i].item<double>(), index_text(i, numel));
+    }
+    if (const int64_t i = first_true(at::isinf(given.to(at::kFloat))); i >= 0) {
+      QS_THROW(c10::ValueError, context, ": `", name, "` ", given.reshape({-1})[i].item<double>(),
+               index_text(i, numel), " does not fit in float32, the dtype of the range");
+    }
+  }
+  auto mn = given_min.to(at::kFloat), mx = given_max.to(at::kFloat);
+  // [0, 0] is what a tool writes for an all-zero tensor (a pruned channel); it becomes the range
+  // calibration gives such a tensor (docs/quantization.md §9.2): asymmetric [0, n * EPS],
+  // symmetric [-ceil(n/2) * EPS, floor(n/2) * EPS].
+  const auto zero = (mn == 0) & (mx == 0);
+  if (zero.any().item<bool>()) {
+    const auto zeros = at::zeros_like(mn);
+    const auto calibrated = MinMaxEncodingAnalyzer(shape).compute_encodings_from_stats(
+        MinMaxStatistics(zeros, zeros), grid.num_steps(), symmetric);
+    mn = at::where(zero, calibrated.first, mn);
+    mx = at::where(zero, calibrated.second, mx);
+  }
+  // Eq. (4) in float32: an infinite scale turns every output into NaN or inf, a zero one divides
+  // by zero.
+  const auto scale = (mx - mn) / grid.num_steps();
+  const auto describe = [&](int64_t i) {
+    return c10::str("the range [", given_min.reshape({-1})[i].item<double>(), ", ",
+                    given_max.reshape({-1})[i].item<double>(), "]", index_text(i, numel));
+  };
+  if (const int64_t i = first_true(at::isinf(scale)); i >= 0) {
+    QS_THROW(c10::ValueError, context, ": ", describe(i),
+             " is too wide for float32: its scale (max - min) / ", grid.num_steps(),
+             " overflows; max - min must not exceed 3.4028235e38");
+  }
+  if (const int64_t i = first_true(scale == 0); i >= 0) {
+    QS_THROW(c10::ValueError, context, ": ", describe(i), " has no width: its scale (max - min) / ",
+             grid.num_steps(),
+             " is 0 in float32; `min` and `max` must differ (only [0, 0] is widened, as "
+             "calibration widens an all-zero tensor)");
+  }
+  return {mn, mx};
+}
+
 AffineQuantizerBase::AffineQuantizerBase(QuantizerOptions options) : options_(std::move(options)) {
+  // Options built field by field bypass the Grid factories' checks.
+  options_.grid(Grid::from_range(options_.grid().qmin, options_.grid().qmax));
+  check_symmetric_grid(options_.grid(), options_.symmetric());
   for (int64_t s : shape()) {
     TORCH_CHECK_VALUE(s >= 1, "quantizer `shape` entries must be >= 1, got ", s);
   }
@@ -73,7 +151,9 @@ void AffineQuantizerBase::reset() {
 }
 
 void AffineQuantizerBase::set_bitwidth(int64_t bitwidth) {
-  options_.grid(options_.grid().with_bitwidth(bitwidth));
+  const Grid grid = options_.grid().with_bitwidth(bitwidth);
+  check_symmetric_grid(grid, symmetric());
+  options_.grid(grid);
   bump_revision();
 }
 
@@ -91,15 +171,16 @@ void AffineQuantizerBase::set_signed(bool is_signed) {
 }
 
 void AffineQuantizerBase::set_range(const at::Tensor& new_min, const at::Tensor& new_max) {
-  TORCH_CHECK(new_min.defined() && new_max.defined(), "set_range: min and max must be defined");
+  const auto range = usable_range(new_min, new_max, shape(), grid(), symmetric(), "set_range");
   torch::NoGradGuard no_grad;
-  min.copy_(new_min.expand_as(min));
-  max.copy_(new_max.expand_as(max));
+  min.copy_(range.first);
+  max.copy_(range.second);
   mark_all(true);
 }
 
 void AffineQuantizerBase::set_range(double new_min, double new_max) {
-  set_range(at::scalar_tensor(new_min, min.options()), at::scalar_tensor(new_max, max.options()));
+  // float64 scalars: a value beyond float32 is reported as given.
+  set_range(at::scalar_tensor(new_min, at::kDouble), at::scalar_tensor(new_max, at::kDouble));
 }
 
 at::Tensor AffineQuantizerBase::scale_from(const at::Tensor& mn, const at::Tensor& mx,
@@ -215,6 +296,9 @@ void AffineQuantizerBase::set_legacy_encodings(const nlohmann::json& encodings) 
   const auto bitwidth = first.at("bitwidth").get<int64_t>();
   const bool symmetric = parse_symmetric(first, 0);
   const Grid grid = Grid::from_bitwidth(bitwidth, symmetric);  // validates the bitwidth
+  check_symmetric_grid(grid, symmetric);
+  usable_range(at::tensor(mins).view(shape()), at::tensor(maxs).view(shape()), shape(), grid,
+               symmetric, "legacy encodings");
 
   auto exact = range_reproducing_scales(encodings, mins, maxs, grid);
 
@@ -304,8 +388,13 @@ AffineEncoding AffineQuantizerBase::forward_encoding(const at::Tensor& x) {
       const auto batch = observe(*encoding_analyzer(), xb);
       auto range =
           encoding_analyzer()->compute_encodings_from_stats(*batch, num_steps(), symmetric());
-      mn = to_quantizer_shape(range.first.detach());
-      mx = to_quantizer_shape(range.second.detach());
+      // This batch's range must give a usable encoding too (data holding -inf and +inf does not).
+      range = usable_range(to_quantizer_shape(range.first), to_quantizer_shape(range.second),
+                           shape(), grid(), symmetric(),
+                           c10::str(description(), ": calibration batch of shape ", x.sizes(),
+                                    " gives an unusable range"));
+      mn = range.first.detach();
+      mx = range.second.detach();
     }
   } else {
     TORCH_CHECK(is_initialized(), "Failed to run ", kind(),
@@ -334,8 +423,13 @@ void AffineQuantizerBase::end_calibration() {
   } catch (const StatisticsNotFoundError&) {
     return;  // no batch seen: keep the current state
   }
-  const auto mn = to_quantizer_shape(range.first);
-  const auto mx = to_quantizer_shape(range.second);
+  // Data holding both -inf and +inf (or values near +-FLT_MAX) calibrates to a range whose scale
+  // overflows, the reference's NaN encoding: refused, naming this quantizer.
+  const auto usable = usable_range(to_quantizer_shape(range.first),
+                                   to_quantizer_shape(range.second), shape(), grid(), symmetric(),
+                                   c10::str(description(), ": the calibrated range is unusable"));
+  const auto& mn = usable.first;
+  const auto& mx = usable.second;
   const double limit = 0.95 * std::numeric_limits<float>::max();
   const bool extreme =
       !at::isfinite(mn).all().item<bool>() || !at::isfinite(mx).all().item<bool>() ||

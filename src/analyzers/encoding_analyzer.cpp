@@ -1,6 +1,7 @@
 #include <quantsim/analyzers/encoding_analyzer.h>
 #include <quantsim/errors.h>
 
+#include <ATen/ATen.h>
 #include <ATen/ExpandUtils.h>
 
 namespace quantsim {
@@ -11,9 +12,22 @@ EncodingAnalyzer::EncodingAnalyzer(std::vector<int64_t> shape) : shape_(std::mov
   }
 }
 
+void EncodingAnalyzer::check_num_steps(int64_t num_steps, bool symmetric) {
+  TORCH_CHECK_VALUE(num_steps >= 1, "`num_steps` must be >= 1, got ", num_steps);
+  TORCH_CHECK_VALUE(!symmetric || num_steps >= 2,
+                    "a symmetric range needs `num_steps` >= 2 (at least one step on each side "
+                    "of zero), got ",
+                    num_steps, ": the 1-bit signed grid [-1, 0] holds no positive value");
+}
+
+at::Tensor EncodingAnalyzer::widened(const at::Tensor& stats) {
+  const auto dtype = stats.scalar_type();
+  return dtype == at::kHalf || dtype == at::kBFloat16 ? stats.to(at::kFloat) : stats;
+}
+
 std::pair<at::Tensor, at::Tensor> EncodingAnalyzer::compute_encodings(int64_t num_steps,
                                                                       bool symmetric) const {
-  TORCH_CHECK_VALUE(num_steps >= 1, "`num_steps` must be >= 1, got ", num_steps);
+  check_num_steps(num_steps, symmetric);
   const auto stats = accumulated_stats();
   if (!stats) {
     QS_THROW(StatisticsNotFoundError,
@@ -24,7 +38,7 @@ std::pair<at::Tensor, at::Tensor> EncodingAnalyzer::compute_encodings(int64_t nu
 
 std::pair<at::Tensor, at::Tensor> EncodingAnalyzer::compute_dynamic_encodings(
     const at::Tensor& x, int64_t num_steps, bool symmetric) const {
-  TORCH_CHECK_VALUE(num_steps >= 1, "`num_steps` must be >= 1, got ", num_steps);
+  check_num_steps(num_steps, symmetric);
   return compute_encodings_from_stats(*collect_stats(x), num_steps, symmetric);
 }
 

@@ -63,8 +63,10 @@ std::shared_ptr<HistogramStatistics> HistogramObserver::collect_range(const at::
                       " has no finite value (input shape ", xd.sizes(), ")");
   }
   auto stats = std::make_shared<HistogramStatistics>();
-  stats->min = mm.finite_min.reshape(shape_);
-  stats->max = mm.finite_max.reshape(shape_);
+  // float32 for float16/bfloat16 data: the range arithmetic below (the ±0.5 padding, the union
+  // of ranges) then rounds as it does for the same values in float32.
+  stats->min = EncodingAnalyzer::widened(mm.finite_min).reshape(shape_);
+  stats->max = EncodingAnalyzer::widened(mm.finite_max).reshape(shape_);
   stats->bin_edges = bin_edges(stats->min.reshape({-1}), stats->max.reshape({-1}));
   stats->nan_count = mm.nan_count;
   return stats;

@@ -41,7 +41,8 @@ std::shared_ptr<const Statistics> MinMaxEncodingAnalyzer::collect_stats(const at
                       " of the min/max statistics of shape ", at::IntArrayRef(shape()),
                       " holds no value other than NaN (input shape ", x.sizes(), ")");
   }
-  auto stats = std::make_shared<MinMaxStatistics>(s.min.reshape(shape()), s.max.reshape(shape()));
+  auto stats = std::make_shared<MinMaxStatistics>(widened(s.min).reshape(shape()),
+                                                  widened(s.max).reshape(shape()));
   stats->nan_count = s.nan_count;
   return stats;
 }
@@ -62,7 +63,7 @@ std::shared_ptr<const Statistics> MinMaxEncodingAnalyzer::update_stats(const at:
 
 std::pair<at::Tensor, at::Tensor> MinMaxEncodingAnalyzer::compute_encodings_from_stats(
     const Statistics& stats, int64_t num_steps, bool symmetric) const {
-  TORCH_CHECK_VALUE(num_steps >= 1, "`num_steps` must be >= 1, got ", num_steps);
+  check_num_steps(num_steps, symmetric);
   const auto* s = dynamic_cast<const MinMaxStatistics*>(&stats);
   TORCH_CHECK(s != nullptr, "MinMaxEncodingAnalyzer needs MinMaxStatistics");
   constexpr double kEps = std::numeric_limits<float>::epsilon();  // 2^-23, as the reference

@@ -49,7 +49,7 @@ void PercentileEncodingAnalyzer::set_percentile(double percentile) {
 
 std::pair<at::Tensor, at::Tensor> PercentileEncodingAnalyzer::compute_encodings_from_stats(
     const Statistics& stats, int64_t num_steps, bool symmetric) const {
-  TORCH_CHECK_VALUE(num_steps >= 1, "`num_steps` must be >= 1, got ", num_steps);
+  check_num_steps(num_steps, symmetric);
   const auto& s = histogram_stats(stats);
   const int64_t B = num_bins();
   const auto& edges = s.bin_edges;

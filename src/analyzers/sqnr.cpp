@@ -84,7 +84,7 @@ SqnrEncodingAnalyzer::SqnrEncodingAnalyzer(std::vector<int64_t> shape, SqnrOptio
 
 std::pair<at::Tensor, at::Tensor> SqnrEncodingAnalyzer::compute_encodings_from_stats(
     const Statistics& stats, int64_t num_steps, bool symmetric) const {
-  TORCH_CHECK_VALUE(num_steps >= 1, "`num_steps` must be >= 1, got ", num_steps);
+  check_num_steps(num_steps, symmetric);
   const auto& s = histogram_stats(stats);
   const int64_t total = s.histogram.size(0), chunk = options_.max_parallelism();
   const auto all_min = s.min.reshape({-1}), all_max = s.max.reshape({-1});

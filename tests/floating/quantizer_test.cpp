@@ -489,3 +489,21 @@ TEST(FloatQuantizer, NaNIsReportedOnceAndAnUnusableBatchNamesTheQuantizer) {
   EXPECT_NE(seen[0].find(" 3 NaN"), std::string::npos) << seen[0];
   EXPECT_EQ(q->maxval.item<float>(), 3.f);  // max(|-3|, |2.5|): the rejected batch left no trace
 }
+
+// Issue 9 §3: calibrating on float16 or bfloat16 data failed ("clamp_max_scalar_cpu" not
+// implemented for 'Half') while forward worked; it now gives the maxval of the same values in
+// float32, bit for bit, and the same outputs inside and after calibration.
+TEST(FloatQuantizeDequantize, CalibratesOnReducedPrecisionDataAsOnFloat32) {
+  for (const auto dtype : {at::kHalf, at::kBFloat16}) {
+    const auto x = (torch::randn({3, 8}) * 4).to(dtype);
+    auto reduced = e4m3_with_minmax({3, 1});
+    auto reference = e4m3_with_minmax({3, 1});
+    at::Tensor inside_reduced, inside_reference;
+    reduced->compute_encodings([&] { inside_reduced = reduced(x); });
+    reference->compute_encodings([&] { inside_reference = reference(x.to(at::kFloat)); });
+    EXPECT_TRUE(bitwise_equal(reduced->maxval, reference->maxval));
+    EXPECT_EQ(inside_reduced.scalar_type(), dtype);
+    EXPECT_TRUE(bitwise_equal(inside_reduced, inside_reference.to(dtype)));
+    EXPECT_TRUE(bitwise_equal(reduced(x), reference(x.to(at::kFloat)).to(dtype)));
+  }
+}

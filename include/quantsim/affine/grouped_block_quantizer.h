@@ -19,7 +19,8 @@ class GroupedBlockQuantizeDequantizeImpl
  public:
   /// `options` must be symmetric and carry a block size; `block_grouping` has one entry per
   /// dim of the shape (-1: the whole dim is one group; default all 1, i.e. plain blockwise).
-  /// c10::Error when a group does not divide its dim or `decompressed_bw < bitwidth`.
+  /// c10::Error when a group does not divide its dim or `decompressed_bw < bitwidth`;
+  /// c10::ValueError for `decompressed_bw` beyond 54 (Grid::kMaxSignedBitwidth).
   GroupedBlockQuantizeDequantizeImpl(QuantizerOptions options, int64_t decompressed_bw,
                                      std::vector<int64_t> block_grouping = {});
   GroupedBlockQuantizeDequantizeImpl(std::vector<int64_t> shape, int64_t bitwidth, bool symmetric,

@@ -97,6 +97,10 @@ class AffineQuantizerBase : public QuantizerBase {
   bool set_percentile(double percentile);
 
   /// Copies the range into min/max (broadcast) without recording gradients; marks initialized.
+  /// c10::ValueError naming the value for NaN, +-inf or a value beyond float32, and for a range
+  /// whose scale (eq. (4)) is not a finite non-zero float32 (max - min beyond FLT_MAX, or
+  /// min == max); [0, 0] becomes the range calibration gives an all-zero tensor
+  /// (docs/quantization.md §9.2). Unchanged on failure.
   void set_range(const at::Tensor& min, const at::Tensor& max) override;
   void set_range(double min, double max) override;
 
@@ -132,6 +136,13 @@ class AffineQuantizerBase : public QuantizerBase {
   /// c10::ValueError naming this quantizer for a batch without usable values (the
   /// statistics of the earlier batches are kept).
   AffineEncoding forward_encoding(const at::Tensor& x);
+  /// The (min, max) that set_range stores for the given range on `grid` (float32, of `shape`),
+  /// or c10::ValueError starting with `context` (see set_range).
+  static std::pair<at::Tensor, at::Tensor> usable_range(const at::Tensor& min,
+                                                        const at::Tensor& max,
+                                                        const std::vector<int64_t>& shape,
+                                                        const Grid& grid, bool symmetric,
+                                                        const std::string& context);
   /// Name used in messages ("QuantizeDequantize", ...).
   virtual const char* kind() const = 0;
   /// After a Cloneable copy: the initialization flags of `other` and a deep copy of its analyzer

@@ -47,7 +47,9 @@ class EncodingAnalyzer {
   /// the quantizer can report them once per calibration. A batch that update_stats rejected
   /// does not count.
   int64_t nan_count() const { return nan_count_; }
-  /// (min, max) of `shape()` from the given statistics; c10::ValueError for num_steps < 1.
+  /// (min, max) of `shape()` from the given statistics; c10::ValueError for num_steps < 1, and
+  /// for a symmetric range of one step (the 1-bit signed grid [-1, 0] has no positive step: the
+  /// reference divides by floor(n / 2) = 0 and returns NaN).
   virtual std::pair<at::Tensor, at::Tensor> compute_encodings_from_stats(const Statistics& stats,
                                                                          int64_t num_steps,
                                                                          bool symmetric) const = 0;
@@ -62,6 +64,14 @@ class EncodingAnalyzer {
   std::pair<at::Tensor, at::Tensor> compute_dynamic_encodings(const at::Tensor& x,
                                                               int64_t num_steps,
                                                               bool symmetric) const;
+
+  /// c10::ValueError unless num_steps >= 1, and >= 2 when symmetric (see
+  /// compute_encodings_from_stats).
+  static void check_num_steps(int64_t num_steps, bool symmetric);
+  /// Statistics (of x) in the dtype they are computed in: float32 for float16 and bfloat16
+  /// (which it holds exactly), so that a reduced-precision batch calibrates exactly as the same
+  /// values in float32 (docs/differences.md); x's own dtype otherwise.
+  static at::Tensor widened(const at::Tensor& stats);
 
  protected:
   /// Dims of x to reduce so that the result has `shape()` (left-padded with 1s), after checking
