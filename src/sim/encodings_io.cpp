@@ -451,21 +451,49 @@ json torch_encodings(const torch::nn::Module& model, const ExportOptions& option
   return out;
 }
 
+namespace {
+
+/// The activation records of `<prefix>.encodings`: one per tensor. Records are in the order the
+/// reference writes its tensor-keyed dict (modules in named_modules() order, inputs before
+/// outputs), so of the records naming one tensor the last one is the one the reference keeps.
+std::vector<const ActivationRecord*> one_record_per_tensor(
+    const std::vector<ActivationRecord>& records, const ExportOptions& options) {
+  std::map<std::string, size_t> group_of;
+  for (size_t g = 0; g < options.shared_tensors().size(); ++g) {
+    for (const auto& name : options.shared_tensors()[g]) group_of[name] = g;
+  }
+  std::map<size_t, const ActivationRecord*> last_of_group;
+  for (const auto& record : records) {
+    if (auto it = group_of.find(record.tensor_name()); it != group_of.end()) {
+      last_of_group[it->second] = &record;
+    }
+  }
+  std::vector<const ActivationRecord*> kept;
+  for (const auto& record : records) {
+    auto it = group_of.find(record.tensor_name());
+    if (it == group_of.end() || last_of_group.at(it->second) == &record) kept.push_back(&record);
+  }
+  return kept;
+}
+
+}  // namespace
+
 json encodings(const torch::nn::Module& model, const ExportOptions& options) {
   const auto exported = collect(model);
+  const auto activation_records = one_record_per_tensor(exported.activations, options);
   json out;
   if (options.version() == EncodingVersion::k1_0_0) {
     json activations = json::array(), params = json::array();
-    for (const auto& record : exported.activations) {
-      activations.push_back(activation_entry_1_0_0(record));
+    for (const auto* record : activation_records) {
+      activations.push_back(activation_entry_1_0_0(*record));
     }
     for (const auto& record : exported.params) params.push_back(param_entry_1_0_0(record));
     out = {{"activation_encodings", std::move(activations)},
            {"param_encodings", std::move(params)}};
   } else {
     json activations = json::object(), params = json::object();
-    for (const auto& record : exported.activations) {
-      activations[record.tensor_name()] = record.legacy;
+    for (const auto* record : activation_records) {
+      activations[record->tensor_name()] = record->legacy;
     }
     for (const auto& record : exported.params) params[record.name] = record.legacy;
     out = {{"activation_encodings", std::move(activations)},

@@ -11,6 +11,8 @@
 #include <quantsim/sim/module_facts.h>
 
 #include <ATen/core/grad_mode.h>
+#include <c10/util/Optional.h>
+#include <torch/nn/modules/conv.h>
 
 #include <algorithm>
 #include <map>
@@ -48,10 +50,14 @@ class DataflowRecorder : public nn::ForwardRecorder {
   struct Calls {
     std::map<size_t, std::vector<const BaseQuantizationMixin*>> input_producers;
     std::map<size_t, int64_t> output_consumers;
+    /// The tensor id each slot saw first (tensor_id()).
+    std::map<size_t, int64_t> input_tensors;
+    std::map<size_t, int64_t> output_tensors;
   };
 
   void on_input(const BaseQuantizationMixin& module, size_t index, const at::Tensor& x) override {
     auto& calls = calls_[&module];
+    calls.input_tensors.emplace(index, tensor_id(x));
     auto& producers = calls.input_producers[index];
     const BaseQuantizationMixin* producer = nullptr;
     if (x.defined() && x.has_storage()) {
@@ -67,6 +73,7 @@ class DataflowRecorder : public nn::ForwardRecorder {
 
   void on_output(const BaseQuantizationMixin& module, size_t index, const at::Tensor& y) override {
     calls_[&module].output_consumers.emplace(index, 0);
+    calls_[&module].output_tensors.emplace(index, tensor_id(y));
     if (y.defined() && y.has_storage()) {
       // The storage is kept alive: a freed one's address could be reused by a later tensor that
       // no module wrote.
@@ -81,11 +88,47 @@ class DataflowRecorder : public nn::ForwardRecorder {
   }
 
  private:
+  // One id per tensor object and version: a view is another tensor, and so is the result of an
+  // in-place op (the exported graph names both anew). The tensor is kept alive so that its
+  // address is not reused by another one during the pass.
+  int64_t tensor_id(const at::Tensor& x) {
+    if (!x.defined()) return -1;
+    const int64_t version = x.is_inference() ? 0 : static_cast<int64_t>(x._version());
+    const auto key = std::make_pair(x.unsafeGetTensorImpl(), version);
+    auto [it, inserted] = tensor_ids_.emplace(key, static_cast<int64_t>(tensor_ids_.size()));
+    if (inserted) kept_tensors_.push_back(x);
+    return it->second;
+  }
+
   std::unordered_map<const c10::StorageImpl*, std::pair<const BaseQuantizationMixin*, size_t>>
       writers_;
   std::map<const BaseQuantizationMixin*, Calls> calls_;
   std::vector<c10::Storage> kept_;
+  std::map<std::pair<const c10::TensorImpl*, int64_t>, int64_t> tensor_ids_;
+  std::vector<at::Tensor> kept_tensors_;
 };
+
+// The module classes whose output the reference folds a following batch norm into, by
+// connected-graph op type: Conv (Conv1d, Conv2d), ConvTranspose (ConvTranspose2d) and Gemm
+// (Linear); Conv3d, ConvTranspose1d/3d keep their class names there and match no pattern
+// (docs/quantization.md §11.1).
+bool folds_batch_norm(const SimModule& conv) {
+  if (conv.type == "Conv1d" || conv.type == "Conv2d" || conv.type == "Linear") return true;
+  if (conv.type != "ConvTranspose2d") return false;
+  // A grouped transposed conv is not foldable.
+  const auto* deconv =
+      dynamic_cast<const torch::nn::ConvTranspose2dImpl*>(&conv.module->as_module());
+  return deconv != nullptr && deconv->options.groups() == 1;
+}
+
+// The batch-norm classes of the connected-graph type BatchNormalization.
+bool is_foldable_batch_norm_type(const std::string& type) {
+  return type == "BatchNorm1d" || type == "BatchNorm2d";
+}
+
+bool feeds_exactly_one_module(const SimModule& entry) {
+  return entry.consumers.size() == 1 && entry.consumers[0] == 1;
+}
 
 // Restores each module's training flag (the recorded pass runs in eval mode so that batch norm
 // running statistics are not updated by it).
@@ -154,30 +197,6 @@ QuantizationSimModel::QuantizationSimModel(std::shared_ptr<torch::nn::Module> mo
   TORCH_CHECK(!modules_.empty(),
               "QuantizationSimModel: the model has no quantized module; write it with "
               "quantsim::nn::drop_in or convert it with quantsim::nn::convert");
-  // A symmetric quantizer needs >= 2 grid steps: 1 bit gives the signed grid [-1, 0], which holds
-  // no positive value (the reference calibrates it to NaN). Refused here, before the sample
-  // forward, naming the option and the module that would get such a quantizer.
-  for (const auto& entry : modules_) {
-    const auto& config = options_.config();
-    if (options_.default_param_bw() == 1) {
-      for (const auto& name : entry.module->param_quantizers->keys()) {
-        const ParamConfig param = config.param(entry.type, name);
-        TORCH_CHECK_VALUE(!param.is_quantized.value_or(false) || !param.is_symmetric.value_or(true),
-                          "QuantizationSimModel: `default_param_bw` 1 is too narrow for the "
-                          "symmetric quantizer of parameter \"",
-                          name, "\" of module \"", entry.name, "\" (", entry.type,
-                          "): a symmetric grid needs bitwidth >= 2; use default_param_bw >= 2 or "
-                          "make the parameter asymmetric in the config (is_symmetric false)");
-      }
-    }
-    TORCH_CHECK_VALUE(
-        options_.default_output_bw() != 1 || !config.op(entry.type).is_symmetric.value_or(false),
-        "QuantizationSimModel: `default_output_bw` 1 is too narrow for the symmetric "
-        "activation quantizers of module \"",
-        entry.name, "\" (", entry.type,
-        "): a symmetric grid needs bitwidth >= 2; use default_output_bw >= 2 or "
-        "asymmetric activations");
-  }
   record(sample_forward);
   configure();
 }
@@ -202,6 +221,8 @@ void QuantizationSimModel::record(const std::function<void()>& sample_forward) {
     entry.called = calls != nullptr;
     entry.producers.assign(entry.module->input_quantizers->size(), {});
     entry.consumers.assign(entry.module->output_quantizers->size(), 0);
+    entry.input_tensors.assign(entry.module->input_quantizers->size(), -1);
+    entry.output_tensors.assign(entry.module->output_quantizers->size(), -1);
     if (calls == nullptr) continue;
     for (const auto& [index, producers] : calls->input_producers) {
       if (index < entry.producers.size()) entry.producers[index] = producers;
@@ -209,14 +230,20 @@ void QuantizationSimModel::record(const std::function<void()>& sample_forward) {
     for (const auto& [index, count] : calls->output_consumers) {
       if (index < entry.consumers.size()) entry.consumers[index] = count;
     }
+    for (const auto& [index, id] : calls->input_tensors) {
+      if (index < entry.input_tensors.size()) entry.input_tensors[index] = id;
+    }
+    for (const auto& [index, id] : calls->output_tensors) {
+      if (index < entry.output_tensors.size()) entry.output_tensors[index] = id;
+    }
   }
 }
 
 void QuantizationSimModel::configure() {
-  const auto fused = fused_by_supergroups();
-  for (const auto& entry : modules_) {
-    configure_activations(entry, fused.count(entry.module) != 0);
-    configure_params(entry);
+  const auto plans = plan_slots();
+  for (size_t i = 0; i < modules_.size(); ++i) {
+    configure_activations(modules_[i], plans[i]);
+    configure_params(modules_[i], plans[i]);
   }
 }
 
@@ -247,67 +274,140 @@ std::shared_ptr<QuantizerBase> QuantizationSimModel::make_quantizer(
   return std::static_pointer_cast<QuantizerBase>(quantizer.ptr());
 }
 
-std::set<const BaseQuantizationMixin*> QuantizationSimModel::fused_by_supergroups() const {
-  // A chain of ops in which each output feeds only the next op is fused by the runtime, so only
-  // the chain's last output is quantized.
-  std::map<const BaseQuantizationMixin*, std::vector<const SimModule*>> consumers_of;
-  for (const auto& entry : modules_) {
-    for (const auto& producers : entry.producers) {
+std::map<size_t, size_t> QuantizationSimModel::foldable_batch_norms() const {
+  std::map<const BaseQuantizationMixin*, size_t> index_of;
+  for (size_t i = 0; i < modules_.size(); ++i) index_of[modules_[i].module] = i;
+  std::map<size_t, size_t> folds;
+  for (size_t b = 0; b < modules_.size(); ++b) {
+    const auto& bn = modules_[b];
+    if (!bn.called || !is_foldable_batch_norm_type(bn.type) || bn.producers.empty()) continue;
+    const auto& producers = bn.producers[0];
+    if (producers.size() != 1 || producers[0] == nullptr) continue;
+    const size_t c = index_of.at(producers[0]);
+    const auto& conv = modules_[c];
+    // The batch norm reads the conv's output itself (not a view of it), and nothing else does.
+    if (!folds_batch_norm(conv) || !feeds_exactly_one_module(conv) || conv.output_tensors.empty() ||
+        conv.output_tensors[0] < 0 || conv.output_tensors[0] != bn.input_tensors[0]) {
+      continue;
+    }
+    folds[b] = c;
+  }
+  return folds;
+}
+
+std::vector<std::vector<size_t>> QuantizationSimModel::supergroup_chains(
+    const std::map<size_t, size_t>& folds) const {
+  std::map<const BaseQuantizationMixin*, size_t> index_of;
+  for (size_t i = 0; i < modules_.size(); ++i) index_of[modules_[i].module] = i;
+  std::map<size_t, std::vector<size_t>> consumers_of;
+  for (size_t i = 0; i < modules_.size(); ++i) {
+    for (const auto& producers : modules_[i].producers) {
       for (const auto* producer : producers) {
-        if (producer != nullptr) consumers_of[producer].push_back(&entry);
+        if (producer != nullptr) consumers_of[index_of.at(producer)].push_back(i);
       }
     }
   }
-  std::set<const BaseQuantizationMixin*> fused;
+  // The op after `i` in a chain: its output feeds one module only (a runtime cannot fuse a
+  // tensor that is also read elsewhere). A folded batch norm is looked through, as the reference
+  // leaves it out of the op sequence its patterns are matched on.
+  const auto next = [&](size_t i) -> c10::optional<size_t> {
+    for (int skipped = 0; skipped < 2; ++skipped) {
+      if (!feeds_exactly_one_module(modules_[i])) return c10::nullopt;
+      const auto it = consumers_of.find(i);
+      if (it == consumers_of.end() || it->second.size() != 1) return c10::nullopt;
+      i = it->second[0];
+      if (folds.count(i) == 0) return i;
+    }
+    return c10::nullopt;
+  };
+  std::vector<std::vector<size_t>> chains;
   for (const auto& group : options_.config().supergroups) {
-    for (const auto& first : modules_) {
-      if (!first.called || !QuantsimConfig::matches(first.type, group[0])) continue;
-      std::vector<const SimModule*> chain = {&first};
-      for (size_t i = 1; i < group.size(); ++i) {
-        const SimModule* last = chain.back();
-        if (last->consumers.size() != 1 || last->consumers[0] != 1) break;
-        const auto& next = consumers_of[last->module];
-        if (next.size() != 1 || !QuantsimConfig::matches(next[0]->type, group[i])) break;
-        chain.push_back(next[0]);
+    for (size_t first = 0; first < modules_.size(); ++first) {
+      if (!modules_[first].called || folds.count(first) != 0 ||
+          !QuantsimConfig::matches(modules_[first].type, group[0])) {
+        continue;
       }
-      if (chain.size() != group.size()) continue;
-      for (size_t i = 0; i + 1 < chain.size(); ++i) fused.insert(chain[i]->module);
+      std::vector<size_t> chain = {first};
+      for (size_t k = 1; k < group.size(); ++k) {
+        const auto following = next(chain.back());
+        if (!following || !QuantsimConfig::matches(modules_[*following].type, group[k])) break;
+        chain.push_back(*following);
+      }
+      if (chain.size() == group.size()) chains.push_back(std::move(chain));
     }
   }
-  return fused;
+  return chains;
 }
 
-void QuantizationSimModel::configure_activations(const SimModule& entry, bool fused) {
+std::vector<QuantizationSimModel::SlotPlan> QuantizationSimModel::plan_slots() const {
   const auto& config = options_.config();
-  auto* module = entry.module;
-  const OpConfig op = config.op(entry.type);
-  const bool symmetric = op.is_symmetric.value_or(false);
-
-  for (size_t i = 0; i < module->output_quantizers->size(); ++i) {
-    bool quantized = op.is_output_quantized.value_or(false);
-    if (config.model_output_quantized && entry.called && entry.consumers[i] == 0) quantized = true;
-    if (fused) quantized = false;
-    module->output_quantizers->set(module->output_quantizers->keys()[i],
-                                   quantized ? make_quantizer({}, options_.default_output_bw(),
-                                                              symmetric, op.encoding_constraints)
-                                             : nullptr);
+  std::vector<SlotPlan> plans(modules_.size());
+  // 1. defaults and op types.
+  for (size_t i = 0; i < modules_.size(); ++i) {
+    const auto* module = modules_[i].module;
+    const OpConfig op = config.op(modules_[i].type);
+    plans[i].inputs.assign(module->input_quantizers->size(), op.is_input_quantized.value_or(false));
+    plans[i].outputs.assign(module->output_quantizers->size(),
+                            op.is_output_quantized.value_or(false));
   }
-
-  for (size_t i = 0; i < module->input_quantizers->size(); ++i) {
-    bool quantized = op.is_input_quantized.value_or(false);
-    if (config.model_input_quantized && entry.called) {
-      const auto& producers = entry.producers[i];
-      quantized =
-          quantized || std::find(producers.begin(), producers.end(), nullptr) != producers.end();
+  // 2. supergroups: a chain's outputs but the last, and its inputs but the first, stay float.
+  const auto folds = foldable_batch_norms();
+  for (const auto& chain : supergroup_chains(folds)) {
+    for (size_t k = 0; k < chain.size(); ++k) {
+      auto& plan = plans[chain[k]];
+      if (k + 1 < chain.size()) std::fill(plan.outputs.begin(), plan.outputs.end(), false);
+      if (k > 0) std::fill(plan.inputs.begin(), plan.inputs.end(), false);
     }
-    module->input_quantizers->set(module->input_quantizers->keys()[i],
-                                  quantized ? make_quantizer({}, options_.default_output_bw(),
-                                                             symmetric, op.encoding_constraints)
-                                            : nullptr);
+  }
+  // 3. batch-norm folding: the batch norm's input and parameters stay float, and its output is
+  // quantized as the conv's output would have been (the conv's output no longer is).
+  for (const auto& [b, c] : folds) {
+    auto& bn = plans[b];
+    auto& conv = plans[c];
+    bn.folded_batch_norm = true;
+    std::fill(bn.inputs.begin(), bn.inputs.end(), false);
+    for (size_t j = 0; j < std::min(bn.outputs.size(), conv.outputs.size()); ++j) {
+      bn.outputs[j] = conv.outputs[j];
+      conv.outputs[j] = false;
+    }
+  }
+  // 4. model inputs (and inputs no quantized module produces), 5. model outputs.
+  for (size_t i = 0; i < modules_.size(); ++i) {
+    const auto& entry = modules_[i];
+    if (!entry.called) continue;
+    for (size_t j = 0; j < plans[i].inputs.size(); ++j) {
+      const auto& producers = entry.producers[j];
+      if (config.model_input_quantized &&
+          std::find(producers.begin(), producers.end(), nullptr) != producers.end()) {
+        plans[i].inputs[j] = true;
+      }
+    }
+    for (size_t j = 0; j < plans[i].outputs.size(); ++j) {
+      if (config.model_output_quantized && entry.consumers[j] == 0) plans[i].outputs[j] = true;
+    }
+  }
+  return plans;
+}
+
+void QuantizationSimModel::configure_activations(const SimModule& entry, const SlotPlan& plan) {
+  auto* module = entry.module;
+  const OpConfig op = options_.config().op(entry.type);
+  const bool symmetric = op.is_symmetric.value_or(false);
+  const auto quantizer = [&](bool quantized) {
+    return quantized ? make_quantizer({}, options_.default_output_bw(), symmetric,
+                                      op.encoding_constraints)
+                     : nullptr;
+  };
+  for (size_t i = 0; i < module->output_quantizers->size(); ++i) {
+    module->output_quantizers->set(module->output_quantizers->keys()[i],
+                                   quantizer(plan.outputs[i]));
+  }
+  for (size_t i = 0; i < module->input_quantizers->size(); ++i) {
+    module->input_quantizers->set(module->input_quantizers->keys()[i], quantizer(plan.inputs[i]));
   }
 }
 
-void QuantizationSimModel::configure_params(const SimModule& entry) {
+void QuantizationSimModel::configure_params(const SimModule& entry, const SlotPlan& plan) {
   const auto& config = options_.config();
   auto* module = entry.module;
   const bool per_channel = config.op(entry.type).per_channel_quantization.value_or(false);
@@ -315,7 +415,8 @@ void QuantizationSimModel::configure_params(const SimModule& entry) {
   for (const auto& name : module->param_quantizers->keys()) {
     const ParamConfig param = config.param(entry.type, name);
     const at::Tensor* value = parameters.find(name);
-    if (!param.is_quantized.value_or(false) || value == nullptr || !value->defined()) {
+    if (plan.folded_batch_norm || !param.is_quantized.value_or(false) || value == nullptr ||
+        !value->defined()) {
       module->param_quantizers->set(name, nullptr);
       continue;
     }
@@ -327,10 +428,37 @@ void QuantizationSimModel::configure_params(const SimModule& entry) {
       shape.assign(static_cast<size_t>(value->dim()), 1);
       shape[static_cast<size_t>(axis)] = value->size(axis);
     }
+    // Unless the configuration says otherwise, parameters are quantized asymmetrically, as the
+    // reference's configurator starts every quantizer asymmetric (docs/quantization.md §11.3).
     module->param_quantizers->set(
-        name, make_quantizer(shape, options_.default_param_bw(), param.is_symmetric.value_or(true),
+        name, make_quantizer(shape, options_.default_param_bw(), param.is_symmetric.value_or(false),
                              param.encoding_constraints));
   }
+}
+
+std::vector<std::vector<std::string>> QuantizationSimModel::shared_activation_tensors() const {
+  const auto slot_name = [](const SimModule& entry, const char* direction, size_t index) {
+    const auto slot = std::string(direction) + "_" + std::to_string(index);
+    return entry.name.empty() ? slot : entry.name + "." + slot;
+  };
+  std::map<int64_t, std::vector<std::string>> names_of;
+  for (const auto& entry : modules_) {
+    for (size_t i = 0; i < entry.input_tensors.size(); ++i) {
+      if (entry.input_tensors[i] >= 0) {
+        names_of[entry.input_tensors[i]].push_back(slot_name(entry, "input", i));
+      }
+    }
+    for (size_t i = 0; i < entry.output_tensors.size(); ++i) {
+      if (entry.output_tensors[i] >= 0) {
+        names_of[entry.output_tensors[i]].push_back(slot_name(entry, "output", i));
+      }
+    }
+  }
+  std::vector<std::vector<std::string>> groups;
+  for (auto& [id, names] : names_of) {
+    if (names.size() > 1) groups.push_back(std::move(names));
+  }
+  return groups;
 }
 
 void QuantizationSimModel::compute_encodings(const std::function<void()>& forward_pass) {
@@ -343,14 +471,19 @@ nlohmann::json QuantizationSimModel::quantizer_args() const {
           {"param_bitwidth", options_.default_param_bw()},
           {"activation_bitwidth", options_.default_output_bw()},
           {"dtype", "int"},
-          {"is_symmetric", config.default_params.is_symmetric.value_or(true)},
+          // As the reference: defaults.params.is_symmetric, else the per-channel flag.
+          {"is_symmetric",
+           config.default_params.is_symmetric.value_or(config.per_channel_quantization)},
           {"per_channel_quantization", config.per_channel_quantization}};
 }
 
 void QuantizationSimModel::export_encodings(const std::string& dir, const std::string& prefix,
                                             EncodingVersion version) const {
   quantsim::export_encodings(*model_, dir, prefix,
-                             ExportOptions().version(version).quantizer_args(quantizer_args()));
+                             ExportOptions()
+                                 .version(version)
+                                 .quantizer_args(quantizer_args())
+                                 .shared_tensors(shared_activation_tensors()));
 }
 
 void QuantizationSimModel::load_encodings(const std::string& path, const LoadOptions& options) {

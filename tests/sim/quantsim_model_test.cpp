@@ -273,15 +273,19 @@ TEST(QuantizationSimModel, ConfigFileSettingsApply) {
   qs::QuantizationSimModel sim(
       net.ptr(), [&] { net(data); }, qs::SimOptions().config(config));
   EXPECT_FALSE(filled(net->conv->input_quantizers[0]));  // model_input off
-  EXPECT_TRUE(filled(net->conv->output_quantizers[0]));  // no supergroups
-  EXPECT_TRUE(filled(net->pool->input_quantizers[0]));   // is_input_quantized
-  EXPECT_TRUE(filled(net->fc->output_quantizers[0]));    // Gemm off, but the model output
+  // No supergroups; conv -> bn is folded whatever the file says: the conv's output setting
+  // moves to the batch norm's output (docs/quantization.md §11).
+  EXPECT_FALSE(filled(net->conv->output_quantizers[0]));
+  EXPECT_TRUE(filled(net->bn->output_quantizers[0]));
+  EXPECT_TRUE(filled(net->relu->output_quantizers[0]));
+  EXPECT_TRUE(filled(net->pool->input_quantizers[0]));  // is_input_quantized
+  EXPECT_TRUE(filled(net->fc->output_quantizers[0]));   // Gemm off, but the model output
   auto conv_weight = qdq(net->conv->param_quantizers["weight"]);
   EXPECT_EQ(conv_weight->shape(), std::vector<int64_t>{});  // per-tensor by default
   EXPECT_FALSE(conv_weight->symmetric());
   EXPECT_EQ(qdq(net->fc->param_quantizers["weight"])->shape(), (std::vector<int64_t>{10, 1}));
   EXPECT_TRUE(filled(net->fc->param_quantizers["bias"]));
-  EXPECT_TRUE(filled(net->bn->param_quantizers["weight"]));
+  EXPECT_FALSE(filled(net->bn->param_quantizers["weight"]));  // folded: float
   // encoding_constraints: the range is set and frozen, calibration leaves it alone.
   auto relu = qdq(net->relu->output_quantizers[0]);
   EXPECT_TRUE(relu->is_initialized());

@@ -52,6 +52,12 @@ struct ExportOptions {
   TORCH_ARG(c10::optional<nlohmann::json>, quantizer_args) = c10::nullopt;
   /// Written as "excluded_layers". Default: empty.
   TORCH_ARG(std::vector<std::string>, excluded_layers) = {};
+  /// Groups of activation entry names (`conv.output_0`, `pool.input_0`) that quantize one tensor:
+  /// `<prefix>.encodings` keeps one entry per group, the one written last in the reference's
+  /// order (modules in named_modules() order, each module's inputs before its outputs), under
+  /// its own name; the torch layout keeps every slot. QuantizationSimModel fills it from the
+  /// recorded dataflow. Default: none (every slot is its own tensor).
+  TORCH_ARG(std::vector<std::vector<std::string>>, shared_tensors) = {};
 };
 
 /// The torch layout (the content of `<prefix>_torch.encodings`) of every quantized module of

@@ -9,6 +9,7 @@
 #include <torch/nn/module.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -66,6 +67,12 @@ struct SimModule {
   std::vector<std::vector<const nn::BaseQuantizationMixin*>> producers;
   /// Number of recorded consumers of each output.
   std::vector<int64_t> consumers;
+  /// The tensor each input and output slot saw, as an id shared by the slots that saw the very
+  /// same tensor (same object, not modified in place since); -1 when unknown. A producer's output
+  /// and its consumer's input share an id; an output seen through a view (flatten) does not,
+  /// as the two are distinct tensors of the exported graph.
+  std::vector<int64_t> input_tensors;
+  std::vector<int64_t> output_tensors;
   /// False when the recorded pass did not call the module (its slots are filled by the config
   /// alone).
   bool called = false;
@@ -80,8 +87,10 @@ struct SimModule {
 /// every slot of every quantized module from the configuration: activation quantizers for
 /// outputs, for inputs that no quantized module produces (model inputs, functional ops' results)
 /// and for op types configured with `is_input_quantized`; parameter quantizers per `params`;
-/// supergroups share the last op's output quantizer. The model is changed in place; slots the
-/// configuration leaves empty are emptied.
+/// supergroups share the last op's output quantizer; every Conv/Linear -> BatchNorm pair the
+/// reference would fold is configured as folded, whatever the configuration says
+/// (docs/quantization.md §11). The model is changed in place; slots the configuration leaves empty
+/// are emptied.
 ///
 ///     auto model = std::make_shared<Net>();             // written with quantsim::nn::drop_in
 ///     qs::QuantizationSimModel sim(model, [&] { model->forward(sample); },
@@ -106,7 +115,9 @@ class QuantizationSimModel {
   /// The `quantizer_args` entry of exported files.
   nlohmann::json quantizer_args() const;
   /// Writes `<dir>/<prefix>.encodings` (version `version`) and `<dir>/<prefix>_torch.encodings`,
-  /// each atomically.
+  /// each atomically. `<prefix>.encodings` has one entry per tensor: when an output slot and an
+  /// input slot (or several input slots) quantize the same tensor, the slot the reference writes
+  /// last keeps its entry (docs/quantization.md §11.4).
   void export_encodings(const std::string& dir, const std::string& prefix,
                         EncodingVersion version = EncodingVersion::k0_6_1) const;
   /// Loads a `_torch.encodings` file (docs/simulation.md §8); nothing changes on failure.
@@ -121,12 +132,30 @@ class QuantizationSimModel {
   void record(const std::function<void()>& sample_forward);
   /// Fills every slot of every module from the configuration and the recorded dataflow.
   void configure();
-  /// The modules whose output a supergroup fuses into the next op (left unquantized).
-  std::set<const nn::BaseQuantizationMixin*> fused_by_supergroups() const;
-  /// The input and output quantizers of `entry`; none on its outputs when `fused`.
-  void configure_activations(const SimModule& entry, bool fused);
-  /// The parameter quantizers of `entry`, per output channel where the configuration says so.
-  void configure_params(const SimModule& entry);
+  /// Which input and output slots of each module are quantized (indexed like modules_).
+  struct SlotPlan {
+    std::vector<bool> inputs;
+    std::vector<bool> outputs;
+    /// The module is a batch norm folded into the conv or linear before it: no input or
+    /// parameter quantizers.
+    bool folded_batch_norm = false;
+  };
+  /// For each batch norm the reference folds, the index of the conv or linear it folds into
+  /// (docs/quantization.md §11.1), keyed by the batch norm's index in modules_.
+  std::map<size_t, size_t> foldable_batch_norms() const;
+  /// The op chains matched by the configuration's supergroups, folded batch norms skipped
+  /// (docs/quantization.md §11.2), as module indices.
+  std::vector<std::vector<size_t>> supergroup_chains(const std::map<size_t, size_t>& folds) const;
+  /// The slots of every module the configuration quantizes, in the reference's order: op
+  /// settings, supergroups, batch-norm folding, model inputs, model outputs.
+  std::vector<SlotPlan> plan_slots() const;
+  /// The input and output quantizers of `entry` as `plan` says.
+  void configure_activations(const SimModule& entry, const SlotPlan& plan);
+  /// The parameter quantizers of `entry`, per output channel where the configuration says so;
+  /// none for a folded batch norm.
+  void configure_params(const SimModule& entry, const SlotPlan& plan);
+  /// Groups of activation entry names (`conv.output_0`, `pool.input_0`) that name one tensor.
+  std::vector<std::vector<std::string>> shared_activation_tensors() const;
   /// A quantizer with the scheme's encoding analyzer; a range given by `constraints` is set and
   /// frozen, and post-training schemes freeze every range.
   std::shared_ptr<QuantizerBase> make_quantizer(
