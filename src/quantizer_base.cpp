@@ -12,10 +12,23 @@ namespace quantsim {
 CalibrationGuard::CalibrationGuard(QuantizerBase* quantizer)
     : quantizer_(quantizer && quantizer->overwrite_allowed() ? quantizer : nullptr),
       uncaught_at_entry_(std::uncaught_exceptions()) {
-  if (quantizer_) {
-    quantizer_->begin_calibration();
-    ++quantizer_->calibrating_;
+  if (!quantizer_) return;
+  // Nested scopes of one thread are fine (a quantizer shared by two modules of a model); a scope
+  // opened from a second thread would reset the statistics the first one is gathering.
+  const auto claim = quantizer_->calibration_scope_.try_claim();
+  if (claim == ExclusiveUse::Claim::kBusy) {
+    quantizer_ = nullptr;
+    TORCH_CHECK(false, quantizer->description(),
+                ": compute_encodings() entered from a second thread while another thread is "
+                "inside it; calibration of one quantizer is not thread-safe");
   }
+  try {
+    quantizer_->begin_calibration();
+  } catch (...) {
+    if (claim == ExclusiveUse::Claim::kAcquired) quantizer_->calibration_scope_.release();
+    throw;
+  }
+  ++quantizer_->calibrating_;
 }
 
 CalibrationGuard::CalibrationGuard(CalibrationGuard&& other) noexcept
@@ -25,7 +38,8 @@ CalibrationGuard::CalibrationGuard(CalibrationGuard&& other) noexcept
 
 CalibrationGuard::~CalibrationGuard() noexcept(false) {
   if (!quantizer_) return;
-  --quantizer_->calibrating_;
+  // The outermost scope lets other threads in only once the range is set.
+  ExclusiveUse::Release release(quantizer_->calibration_scope_, --quantizer_->calibrating_ == 0);
   if (std::uncaught_exceptions() > uncaught_at_entry_) return;  // unwinding: set nothing
   quantizer_->end_calibration();
 }
@@ -45,6 +59,13 @@ std::string QuantizerBase::description() const {
 
 std::shared_ptr<const Statistics> QuantizerBase::observe(EncodingAnalyzer& analyzer,
                                                          const at::Tensor& x) const {
+  // Analyzers accumulate without locks; two threads calibrating one quantizer at once would
+  // corrupt the statistics, so the second is told (docs/simulation.md, "Threads").
+  const auto claim = observing_.try_claim();
+  TORCH_CHECK(claim != ExclusiveUse::Claim::kBusy, description(),
+              ": calibration statistics gathered from two threads at once; calibration of one "
+              "quantizer is not thread-safe");
+  ExclusiveUse::Release release(observing_, claim == ExclusiveUse::Claim::kAcquired);
   try {
     return analyzer.update_stats(x);
   } catch (const c10::ValueError& e) {

@@ -5,6 +5,7 @@
 /// legacy encodings.
 
 #include <quantsim/analyzers/encoding_analyzer.h>
+#include <quantsim/concurrency.h>
 #include <quantsim/encoding.h>
 #include <quantsim/tensor.h>
 
@@ -101,11 +102,11 @@ class QuantizerBase : public virtual torch::nn::Module {
 
   /// Changes whenever the quantizer's configuration (grid, symmetry, format) changes or state is
   /// loaded; with its tensors' versions it says whether an earlier output is still valid.
-  uint64_t revision() const { return revision_; }
+  uint64_t revision() const { return revision_.load(std::memory_order_acquire); }
 
  protected:
   /// Records a configuration change (see revision()).
-  void bump_revision() { ++revision_; }
+  void bump_revision() { revision_.fetch_add(1, std::memory_order_acq_rel); }
 
   /// Called when a calibration scope opens (forget statistics).
   virtual void begin_calibration() = 0;
@@ -131,17 +132,24 @@ class QuantizerBase : public virtual torch::nn::Module {
 
  private:
   friend class CalibrationGuard;
+  /// Atomic fields: inference threads ask is_initialized() while the first call of a module
+  /// initializes its parameter quantizers lazily on one of them.
   struct Tracking {
-    const void* impl = nullptr;
-    int64_t version = 0;
-    bool initialized = false;
+    CopyableAtomic<const void*> impl{nullptr};
+    CopyableAtomic<int64_t> version{0};
+    CopyableAtomic<bool> initialized{false};
   };
   bool parameter_initialized(const std::string& name) const;
 
   std::map<std::string, Tracking> tracking_;
   bool allow_overwrite_ = true;
-  int calibrating_ = 0;
-  uint64_t revision_ = 0;
+  /// Read by inference threads on every call (is_calibrating(), revision()).
+  CopyableAtomic<int> calibrating_{0};
+  CopyableAtomic<uint64_t> revision_{0};
+  /// The thread inside this quantizer's outermost compute_encodings() scope.
+  ExclusiveUse calibration_scope_;
+  /// The thread updating the analyzer's statistics (observe()): analyzers are not thread-safe.
+  mutable ExclusiveUse observing_;
 };
 
 }  // namespace quantsim

@@ -14,13 +14,53 @@
 #include <exception>
 #include <map>
 #include <sstream>
+#include <thread>
 
 namespace quantsim::nn {
 
 // ---- calibration ------------------------------------------------------------------------------
 
+namespace {
+
+/// Claims `use` for this thread, waiting while another thread holds it: for closing a scope,
+/// which must not fail because a misused forward of another thread is finishing.
+ExclusiveUse::Claim claim_waiting(ExclusiveUse& use) {
+  auto claim = use.try_claim();
+  while (claim == ExclusiveUse::Claim::kBusy) {
+    std::this_thread::yield();
+    claim = use.try_claim();
+  }
+  return claim;
+}
+
+}  // namespace
+
 ModuleCalibrationGuard::ModuleCalibrationGuard(BaseQuantizationMixin* module) : module_(module) {
-  if (module_->calibrating_++ > 0) return;  // re-entrant: the outer scope owns the quantizers
+  const auto scope = module_->calibration_scope_.try_claim();
+  if (scope == ExclusiveUse::Claim::kBusy) {
+    module_ = nullptr;
+    TORCH_CHECK(false, module->description(),
+                ": compute_encodings() entered from a second thread while another thread is "
+                "inside it; calibration of one module is not thread-safe (docs/simulation.md, "
+                "\"Threads\")");
+  }
+  if (scope == ExclusiveUse::Claim::kNested) {  // the outer scope owns the quantizers
+    ++module_->calibration_depth_;
+    return;
+  }
+  ExclusiveUse::Release release_scope(module_->calibration_scope_, true);
+  ExclusiveUse::Release release_busy(
+      module_->calibration_busy_,
+      claim_waiting(module_->calibration_busy_) == ExclusiveUse::Claim::kAcquired);
+  uint64_t idle = 0;
+  if (!module_->call_state_.compare_exchange_strong(idle, BaseQuantizationMixin::kCalibratingBit,
+                                                    std::memory_order_acq_rel)) {
+    module_ = nullptr;
+    TORCH_CHECK(false, module->description(), ": compute_encodings() entered while ",
+                idle & ~BaseQuantizationMixin::kCalibratingBit,
+                " forward call(s) of the module are running; calibrate before sharing the "
+                "module between threads (docs/simulation.md, \"Threads\")");
+  }
   try {
     module_->compute_param_encodings(/*overwrite=*/true);
     for (auto* slots : {&module_->input_quantizers, &module_->output_quantizers}) {
@@ -34,9 +74,12 @@ ModuleCalibrationGuard::ModuleCalibrationGuard(BaseQuantizationMixin* module) : 
     }
   } catch (...) {
     module_->observing_.clear();
-    --module_->calibrating_;
+    module_->call_state_.fetch_and(~BaseQuantizationMixin::kCalibratingBit,
+                                   std::memory_order_acq_rel);
     throw;
   }
+  module_->calibration_depth_ = 1;
+  release_scope.dismiss();  // held until the outermost guard is destroyed
 }
 
 ModuleCalibrationGuard::ModuleCalibrationGuard(ModuleCalibrationGuard&& other) noexcept
@@ -48,8 +91,21 @@ ModuleCalibrationGuard::ModuleCalibrationGuard(ModuleCalibrationGuard&& other) n
 
 ModuleCalibrationGuard::~ModuleCalibrationGuard() noexcept(false) {
   if (!module_) return;
-  if (--module_->calibrating_ > 0) return;
-  module_->observing_.clear();
+  if (--module_->calibration_depth_ > 0) return;
+  // Released last, whatever the quantizer guards throw: the module leaves calibration mode only
+  // once its ranges are set.
+  ExclusiveUse::Release release_scope(module_->calibration_scope_, true);
+  ExclusiveUse::Release release_busy(
+      module_->calibration_busy_,
+      claim_waiting(module_->calibration_busy_) == ExclusiveUse::Claim::kAcquired);
+  struct LeaveCalibration {
+    BaseQuantizationMixin* module;
+    ~LeaveCalibration() {
+      module->observing_.clear();
+      module->call_state_.fetch_and(~BaseQuantizationMixin::kCalibratingBit,
+                                    std::memory_order_acq_rel);
+    }
+  } leave{module_};
   // Each quantizer guard sets its range on a normal exit and nothing while unwinding; one that
   // fails must not keep the others from finishing.
   destroy_guards(guards_);
@@ -64,25 +120,80 @@ void BaseQuantizationMixin::compute_encodings(const std::function<void()>& run) 
   run();
 }
 
-void BaseQuantizationMixin::compute_param_encodings(bool overwrite) {
-  auto& self = as_module();
-  const auto parameters = self.named_parameters(/*recurse=*/false);
+std::vector<std::pair<std::shared_ptr<QuantizerBase>, at::Tensor>>
+BaseQuantizationMixin::parameters_to_calibrate(bool overwrite) {
+  std::vector<std::pair<std::shared_ptr<QuantizerBase>, at::Tensor>> selected;
+  const auto parameters = as_module().named_parameters(/*recurse=*/false);
   for (const auto& key : param_quantizers->keys()) {
     auto quantizer = param_quantizers->at(key);
     if (!quantizer || !quantizer->overwrite_allowed()) continue;
     if (!overwrite && quantizer->is_initialized()) continue;
     const auto* parameter = parameters.find(key);
     if (parameter == nullptr || !parameter->defined()) continue;
+    selected.emplace_back(std::move(quantizer), *parameter);
+  }
+  return selected;
+}
+
+void BaseQuantizationMixin::compute_param_encodings(bool overwrite) {
+  for (const auto& [quantizer, parameter] : parameters_to_calibrate(overwrite)) {
     auto calibrating = quantizer->compute_encodings();
-    quantizer->observe_only(parameter->detach());
+    quantizer->observe_only(parameter.detach());
   }
 }
 
 bool BaseQuantizationMixin::observing(const QuantizerBase* quantizer) const {
+  // Outside calibration observing_ is not read at all: inference threads share nothing mutable.
+  if (!is_calibrating()) return false;
   return std::find(observing_.begin(), observing_.end(), quantizer) != observing_.end();
 }
 
+std::string BaseQuantizationMixin::description() const {
+  std::ostringstream stream;
+  as_module().pretty_print(stream);
+  return stream.str();
+}
+
 // ---- forward helpers --------------------------------------------------------------------------
+
+BaseQuantizationMixin::ForwardScope BaseQuantizationMixin::begin_forward() {
+  const auto previous = call_state_.fetch_add(1, std::memory_order_acq_rel);
+  if ((previous & kCalibratingBit) == 0) {
+    ForwardScope scope(this, ForwardScope::Mode::kInference);
+    // Lazy initialization (docs/modules.md §2): checked without a lock, done under one, so that
+    // the first calls of several threads initialize each quantizer once.
+    if (!parameters_to_calibrate(/*overwrite=*/false).empty()) {
+      std::lock_guard<std::mutex> lock(refresh_mutex_);
+      compute_param_encodings(/*overwrite=*/false);
+    }
+    return scope;
+  }
+  call_state_.fetch_sub(1, std::memory_order_acq_rel);
+  const auto claim = calibration_busy_.try_claim();
+  TORCH_CHECK(claim != ExclusiveUse::Claim::kBusy, description(),
+              ": forward called inside compute_encodings() from a second thread while another "
+              "thread is calibrating the module; calibration of one module is not thread-safe "
+              "(docs/simulation.md, \"Threads\")");
+  ForwardScope scope(this, claim == ExclusiveUse::Claim::kAcquired
+                               ? ForwardScope::Mode::kCalibrating
+                               : ForwardScope::Mode::kCalibratingNested);
+  compute_param_encodings(/*overwrite=*/false);
+  return scope;
+}
+
+BaseQuantizationMixin::ForwardScope::~ForwardScope() {
+  if (!module_) return;
+  switch (mode_) {
+    case Mode::kInference:
+      module_->call_state_.fetch_sub(1, std::memory_order_acq_rel);
+      break;
+    case Mode::kCalibrating:
+      module_->calibration_busy_.release();
+      break;
+    case Mode::kCalibratingNested:
+      break;
+  }
+}
 
 at::Tensor BaseQuantizationMixin::apply(QuantizerBase* quantizer, bool observe,
                                         const at::Tensor& x) {
@@ -106,8 +217,23 @@ at::Tensor BaseQuantizationMixin::quantize_output(size_t index, const at::Tensor
   return apply(quantizer.get(), observing(quantizer.get()), y);
 }
 
-std::vector<BaseQuantizationMixin::TensorState> BaseQuantizationMixin::tensor_states(
-    const QuantizerBase& quantizer, const at::Tensor& parameter, bool* requires_grad) {
+namespace {
+
+/// A tensor a cached quantized parameter depends on. The tensor is held, so that it cannot be
+/// freed and its address reused by a new tensor that would pass for it.
+struct TensorState {
+  at::Tensor tensor;
+  const void* data = nullptr;
+  int64_t version = 0;
+  bool operator==(const TensorState& o) const {
+    return tensor.is_same(o.tensor) && data == o.data && version == o.version;
+  }
+};
+
+/// The parameter and the quantizer's parameters and buffers; `requires_grad` says whether any
+/// of them requires a gradient.
+std::vector<TensorState> tensor_states(const QuantizerBase& quantizer, const at::Tensor& parameter,
+                                       bool* requires_grad) {
   std::vector<TensorState> states;
   auto record = [&](const at::Tensor& t) {
     if (!t.defined()) return;
@@ -120,6 +246,26 @@ std::vector<BaseQuantizationMixin::TensorState> BaseQuantizationMixin::tensor_st
   return states;
 }
 
+}  // namespace
+
+struct BaseQuantizationMixin::ParameterCache {
+  struct Entry {
+    std::string name;
+    std::weak_ptr<QuantizerBase> quantizer;
+    uint64_t revision = 0;
+    std::vector<TensorState> tensors;
+    at::Tensor value;
+  };
+  std::vector<Entry> entries;
+
+  const Entry* find(const std::string& name) const {
+    for (const auto& entry : entries) {
+      if (entry.name == name) return &entry;
+    }
+    return nullptr;
+  }
+};
+
 at::Tensor BaseQuantizationMixin::quantized_parameter(const std::string& name,
                                                       const at::Tensor& parameter) {
   auto quantizer = param_quantizers->at(name);
@@ -130,18 +276,30 @@ at::Tensor BaseQuantizationMixin::quantized_parameter(const std::string& name,
   bool requires_grad = false;
   auto states = tensor_states(*quantizer, parameter, &requires_grad);
   if (at::GradMode::is_enabled() && requires_grad) return quantizer->fake_quantize(parameter);
-  auto cached = std::find_if(parameter_cache_.begin(), parameter_cache_.end(),
-                             [&](const CachedParameter& c) { return c.name == name; });
-  if (cached != parameter_cache_.end() && cached->quantizer.lock() == quantizer &&
-      cached->revision == quantizer->revision() && cached->tensors == states) {
-    return cached->value;
+  const uint64_t revision = quantizer->revision();
+  if (const auto cache = std::atomic_load(&parameter_cache_)) {
+    const auto* cached = cache->find(name);
+    if (cached != nullptr && cached->quantizer.lock() == quantizer &&
+        cached->revision == revision && cached->tensors == states) {
+      return cached->value;
+    }
   }
   auto value = quantizer->fake_quantize(parameter);
-  if (cached == parameter_cache_.end()) {
-    parameter_cache_.push_back({name, {}, 0, {}, {}});
-    cached = parameter_cache_.end() - 1;
+  // Published as a new snapshot: threads still reading the old one keep it alive.
+  std::lock_guard<std::mutex> lock(refresh_mutex_);
+  const auto current = std::atomic_load(&parameter_cache_);
+  auto next =
+      current ? std::make_shared<ParameterCache>(*current) : std::make_shared<ParameterCache>();
+  ParameterCache::Entry entry{name, quantizer, revision, std::move(states), value};
+  bool replaced = false;
+  for (auto& existing : next->entries) {
+    if (existing.name == name) {
+      existing = entry;
+      replaced = true;
+    }
   }
-  *cached = {name, quantizer, quantizer->revision(), std::move(states), value};
+  if (!replaced) next->entries.push_back(std::move(entry));
+  std::atomic_store(&parameter_cache_, std::shared_ptr<const ParameterCache>(std::move(next)));
   return value;
 }
 

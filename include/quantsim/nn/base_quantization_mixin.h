@@ -3,17 +3,22 @@
 /// `BaseQuantizationMixin`: what every quantized module has (docs/modules.md): quantizer slots, the
 /// module-level `compute_encodings()`, quantizer removal, and per-module encodings export/import.
 
+#include <quantsim/concurrency.h>
 #include <quantsim/nn/quantizer_slots.h>
 
 #include <c10/util/Optional.h>
 #include <torch/arg.h>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace quantsim::nn {
@@ -28,6 +33,10 @@ class BaseQuantizationMixin;
 /// activation quantizer sets its range from all batches seen; when it is destroyed by an
 /// exception unwinding the stack, no range is set. Quantizers with `allow_overwrite(false)` are
 /// left untouched and quantize as usual. The module must outlive the guard.
+///
+/// Calibration is not thread-safe: a scope opened while another thread is inside one on the same
+/// module, or while forward calls of the module are running, is a c10::Error (docs/simulation.md,
+/// "Threads").
 class ModuleCalibrationGuard {
  public:
   explicit ModuleCalibrationGuard(BaseQuantizationMixin* module);
@@ -143,7 +152,9 @@ class BaseQuantizationMixin {
   /// Calibrates over whatever `run` feeds through the module.
   void compute_encodings(const std::function<void()>& run);
   /// True inside an active compute_encodings() scope.
-  bool is_calibrating() const { return calibrating_ > 0; }
+  bool is_calibrating() const {
+    return (call_state_.load(std::memory_order_acquire) & kCalibratingBit) != 0;
+  }
   /// Calibrates every parameter quantizer that allows overwriting on its current parameter.
   void compute_param_encodings() { compute_param_encodings(/*overwrite=*/true); }
 
@@ -182,6 +193,32 @@ class BaseQuantizationMixin {
   /// Registers the three slot containers on `self` (docs/modules.md §1).
   void init_quantizers(torch::nn::Module& self, size_t num_inputs, size_t num_outputs);
 
+  /// Held by every quantized forward for its duration (see begin_forward()).
+  class ForwardScope {
+   public:
+    ForwardScope(ForwardScope&& other) noexcept : module_(other.module_), mode_(other.mode_) {
+      other.module_ = nullptr;
+    }
+    ForwardScope(const ForwardScope&) = delete;
+    ForwardScope& operator=(const ForwardScope&) = delete;
+    ForwardScope& operator=(ForwardScope&&) = delete;
+    ~ForwardScope();
+
+   private:
+    friend class BaseQuantizationMixin;
+    enum class Mode { kInference, kCalibrating, kCalibratingNested };
+    ForwardScope(BaseQuantizationMixin* module, Mode mode) : module_(module), mode_(mode) {}
+    BaseQuantizationMixin* module_;  // null: moved from
+    Mode mode_;
+  };
+  /// Entered by every quantized forward before it reads any quantizer. Outside calibration it
+  /// only counts the call (any number of threads may run inference at once; a calibration scope
+  /// opened meanwhile is refused), then initializes uninitialized parameter quantizers
+  /// (docs/modules.md §2; one thread at a time). Inside a compute_encodings() scope the forward
+  /// feeds statistics, which one thread at a time may do: a second thread's forward is a
+  /// c10::Error.
+  [[nodiscard]] ForwardScope begin_forward();
+
   /// Calibrates the selected parameter quantizers on their parameters: all that allow
   /// overwriting (`overwrite`) or only the uninitialized ones (the lazy initialization at call).
   void compute_param_encodings(bool overwrite);
@@ -211,33 +248,37 @@ class BaseQuantizationMixin {
   static at::Tensor apply(QuantizerBase* quantizer, bool observe, const at::Tensor& x);
   static void import_encodings(QuantizerSlotsImpl& slots, const nlohmann::json& encodings,
                                const ImportOptions& options);
+  /// The parameter quantizers compute_param_encodings(overwrite) calibrates, with their
+  /// parameters.
+  std::vector<std::pair<std::shared_ptr<QuantizerBase>, at::Tensor>> parameters_to_calibrate(
+      bool overwrite);
+  /// The module as it prints, for messages (not Module::name(), which is written lazily and so
+  /// not safe while other threads run the module).
+  std::string description() const;
 
-  /// A quantized parameter kept for calls that need no autograd graph (inference): it stays valid
-  /// while the parameter, the quantizer's tensors (identity, storage, version) and the
-  /// quantizer's revision are unchanged.
-  /// The tensors are held, so that none of them can be freed and its address reused by a new
-  /// tensor that would pass for it.
-  struct TensorState {
-    at::Tensor tensor;
-    const void* data = nullptr;
-    int64_t version = 0;
-    bool operator==(const TensorState& o) const {
-      return tensor.is_same(o.tensor) && data == o.data && version == o.version;
-    }
-  };
-  struct CachedParameter {
-    std::string name;
-    std::weak_ptr<QuantizerBase> quantizer;
-    uint64_t revision = 0;
-    std::vector<TensorState> tensors;
-    at::Tensor value;
-  };
-  static std::vector<TensorState> tensor_states(const QuantizerBase& quantizer,
-                                                const at::Tensor& parameter, bool* requires_grad);
+  /// Quantized parameters kept for calls that need no autograd graph (inference), each valid
+  /// while the parameter, the quantizer's tensors (identity, storage, version) and the quantizer's
+  /// revision are unchanged (base_quantization_mixin.cpp). An immutable snapshot: readers take it
+  /// with std::atomic_load and never lock; a refresh copies it, changes the copy and publishes it
+  /// with std::atomic_store under refresh_mutex_.
+  struct ParameterCache;
+  std::shared_ptr<const ParameterCache> parameter_cache_;
+  /// Serializes cache refreshes and the lazy initialization of parameter quantizers.
+  std::mutex refresh_mutex_;
 
-  int calibrating_ = 0;
+  /// Bit kCalibratingBit: inside compute_encodings(); the bits below: forward calls running
+  /// outside calibration. One word, so that a calibration scope opens only while no inference
+  /// call runs (one compare-and-swap from 0) and an inference call never sees it half-open.
+  static constexpr uint64_t kCalibratingBit = uint64_t{1} << 63;
+  std::atomic<uint64_t> call_state_{0};
+  /// Nesting depth of compute_encodings() scopes; only the thread holding calibration_scope_
+  /// touches it and observing_.
+  int calibration_depth_ = 0;
+  /// The thread inside the outermost compute_encodings() scope.
+  ExclusiveUse calibration_scope_;
+  /// The thread setting up or closing the scope, or running a calibrating forward.
+  ExclusiveUse calibration_busy_;
   std::vector<const QuantizerBase*> observing_;
-  std::vector<CachedParameter> parameter_cache_;
 };
 
 }  // namespace quantsim::nn

@@ -190,7 +190,7 @@ class QuantizedModuleBase : public Float, public BaseQuantizationMixin {
   /// The quantized forward: `forward` (declared with the float signature) calls it.
   template <typename... Args>
   Result call(Args&&... args) {
-    compute_param_encodings(/*overwrite=*/false);  // lazy initialization (docs/modules.md §2)
+    auto forward = this->begin_forward();  // also the lazy initialization (docs/modules.md §2)
     return static_cast<Derived*>(this)->dispatch(std::forward<Args>(args)...);
   }
 
@@ -200,7 +200,7 @@ class QuantizedModuleBase : public Float, public BaseQuantizationMixin {
   typename detail::MethodSignature<Method>::Result forward_with_packed_input(
       const torch::nn::utils::rnn::PackedSequence& input,
       std::tuple_element_t<1, typename detail::MethodSignature<Method>::Arguments> hx = {}) {
-    compute_param_encodings(/*overwrite=*/false);
+    auto forward = this->begin_forward();
     return fake_quantized_method_call(&F::forward_with_packed_input, input, std::move(hx));
   }
 
@@ -211,8 +211,8 @@ class QuantizedModuleBase : public Float, public BaseQuantizationMixin {
   /// The fake-quantization path: quantized inputs and parameters, float op, quantized outputs.
   template <typename... Args>
   Result fake_quantized_call(Args&&... args) {
-    auto float_forward = [this](auto&&... a) -> Result {
-      return this->call_float(std::forward<decltype(a)>(a)...);
+    auto float_forward = [](Float& target, auto&&... a) -> Result {
+      return target.Float::forward(std::forward<decltype(a)>(a)...);
     };
     return fake_quantized_call_on(float_forward, std::forward<Args>(args)...);
   }
@@ -222,16 +222,16 @@ class QuantizedModuleBase : public Float, public BaseQuantizationMixin {
   /// and result leaves bind to the quantizers as forward's do.
   template <typename Method, typename... Args>
   auto fake_quantized_method_call(Method method, Args&&... args) {
-    auto float_method = [this, method](auto&&... a) {
-      return (static_cast<Float&>(*this).*method)(std::forward<decltype(a)>(a)...);
+    auto float_method = [method](Float& target, auto&&... a) {
+      return (target.*method)(std::forward<decltype(a)>(a)...);
     };
     return fake_quantized_call_on(float_method, std::forward<Args>(args)...);
   }
 
-  /// Runs `op` on the quantized arguments under the parameter patch. When ModuleTraits has a
-  /// hook `static void complete_arguments(const Float&, Args&... args)`, it first fills in what
-  /// the float op would default (the RNNs' zero hidden state), so that the input quantizers see
-  /// the values the op really uses (docs/modules.md §5.3).
+  /// Runs `op(float_module, arguments...)` on the quantized arguments under the parameter patch.
+  /// When ModuleTraits has a hook `static void complete_arguments(const Float&, Args&... args)`, it
+  /// first fills in what the float op would default (the RNNs' zero hidden state), so that the
+  /// input quantizers see the values the op really uses (docs/modules.md §5.3).
   template <typename Op, typename... Args>
   auto fake_quantized_call_on(Op& op, Args&&... args) {
     if constexpr (detail::HasCompleteArguments<Traits, Float, std::tuple<Args...>>::value) {
@@ -257,7 +257,8 @@ class QuantizedModuleBase : public Float, public BaseQuantizationMixin {
   auto fake_quantized_call_indexed(std::index_sequence<I...>, Op& op, Args&&... args) {
     ParameterPatch patch(*this);
     auto result =
-        op(quantized_argument<Args, first_leaf<I, Args...>()>(std::forward<Args>(args))...);
+        op(patch.target(),
+           quantized_argument<Args, first_leaf<I, Args...>()>(std::forward<Args>(args))...);
     return map_outputs(std::move(result));
   }
 
@@ -278,11 +279,6 @@ class QuantizedModuleBase : public Float, public BaseQuantizationMixin {
     return -1;
   }
 
-  template <typename... Args>
-  Result call_float(Args&&... args) {
-    return Float::forward(std::forward<Args>(args)...);
-  }
-
   template <typename R>
   R map_outputs(R result) {
     if constexpr (TensorLeaves<std::decay_t<R>>::count == 0) {
@@ -295,26 +291,38 @@ class QuantizedModuleBase : public Float, public BaseQuantizationMixin {
     }
   }
 
-  /// Replaces the parameter members by their quantized values while it lives.
+  /// The float module the op runs on, with each quantized parameter in its slot. The quantized
+  /// values go into a shallow copy of the float module (~0.2 us), never into this module's own
+  /// members, so that calls running at once on several threads do not see each other's slots
+  /// (docs/simulation.md, "Threads"). The copy shares every tensor and child of this module, so
+  /// in-place updates (batch norm's running statistics) and gradients reach them; a module
+  /// without quantized parameters runs on itself.
   class ParameterPatch {
    public:
-    explicit ParameterPatch(QuantizedModuleBase& module) {
-      for (auto& [name, slot] : parameter_slots<Float, Traits>(module)) {
+    explicit ParameterPatch(QuantizedModuleBase& module) : target_(&static_cast<Float&>(module)) {
+      const auto slots = parameter_slots<Float, Traits>(module);
+      std::vector<std::pair<size_t, at::Tensor>> quantized;
+      for (size_t i = 0; i < slots.size(); ++i) {
+        const auto& [name, slot] = slots[i];
         if (!slot->defined() || !module.param_quantizers->contains(name)) continue;
-        auto quantized = module.quantized_parameter(name, *slot);
-        if (quantized.unsafeGetTensorImpl() == slot->unsafeGetTensorImpl()) continue;
-        saved_.emplace_back(slot, *slot);
-        *slot = std::move(quantized);
+        auto value = module.quantized_parameter(name, *slot);
+        if (value.unsafeGetTensorImpl() == slot->unsafeGetTensorImpl()) continue;
+        quantized.emplace_back(i, std::move(value));
       }
-    }
-    ~ParameterPatch() {
-      for (auto& [slot, original] : saved_) *slot = std::move(original);
+      if (quantized.empty()) return;
+      copy_ = std::make_shared<Float>(static_cast<const Float&>(module));
+      const auto copy_slots = parameter_slots<Float, Traits>(*copy_);
+      for (auto& [i, value] : quantized) *copy_slots[i].second = std::move(value);
+      target_ = copy_.get();
     }
     ParameterPatch(const ParameterPatch&) = delete;
     ParameterPatch& operator=(const ParameterPatch&) = delete;
 
+    Float& target() const { return *target_; }
+
    private:
-    std::vector<std::pair<at::Tensor*, at::Tensor>> saved_;
+    Float* target_;
+    std::shared_ptr<Float> copy_;
   };
 
   /// The argument with its leaves bound to input quantizers replaced by their quantized values.
