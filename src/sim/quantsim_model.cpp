@@ -197,6 +197,31 @@ QuantizationSimModel::QuantizationSimModel(std::shared_ptr<torch::nn::Module> mo
   TORCH_CHECK(!modules_.empty(),
               "QuantizationSimModel: the model has no quantized module; write it with "
               "quantsim::nn::drop_in or convert it with quantsim::nn::convert");
+  // A symmetric quantizer needs >= 2 grid steps: 1 bit gives the signed grid [-1, 0], which holds
+  // no positive value (the reference calibrates it to NaN). Refused here, before the sample
+  // forward, naming the option and the module that would get such a quantizer.
+  for (const auto& entry : modules_) {
+    const auto& config = options_.config();
+    if (options_.default_param_bw() == 1) {
+      for (const auto& name : entry.module->param_quantizers->keys()) {
+        const ParamConfig param = config.param(entry.type, name);
+        TORCH_CHECK_VALUE(
+            !param.is_quantized.value_or(false) || !param.is_symmetric.value_or(false),
+            "QuantizationSimModel: `default_param_bw` 1 is too narrow for the "
+            "symmetric quantizer of parameter \"",
+            name, "\" of module \"", entry.name, "\" (", entry.type,
+            "): a symmetric grid needs bitwidth >= 2; use default_param_bw >= 2 or "
+            "make the parameter asymmetric in the config (is_symmetric false)");
+      }
+    }
+    TORCH_CHECK_VALUE(
+        options_.default_output_bw() != 1 || !config.op(entry.type).is_symmetric.value_or(false),
+        "QuantizationSimModel: `default_output_bw` 1 is too narrow for the symmetric "
+        "activation quantizers of module \"",
+        entry.name, "\" (", entry.type,
+        "): a symmetric grid needs bitwidth >= 2; use default_output_bw >= 2 or "
+        "asymmetric activations");
+  }
   record(sample_forward);
   configure();
 }
