@@ -5,6 +5,8 @@
 #include <ATen/ATen.h>
 #include <ATen/ExpandUtils.h>
 
+#include <limits>
+
 namespace quantsim::affine {
 
 AffineEncoding::AffineEncoding(at::Tensor scale, at::Tensor offset, Grid grid, bool symmetry,
@@ -89,7 +91,12 @@ at::ScalarType AffineEncoding::dtype() const {
   if (0 <= lo && hi < 256) return at::kByte;
   if (-128 <= lo && hi < 128) return at::kChar;
   if (-32768 <= lo && hi < 32768) return at::kShort;
-  return at::kInt;
+  // The reference stops at int32; a wider grid's integers would overflow it in quantized_repr()
+  // (an undefined float -> int32 conversion), so they get int64 (docs/differences.md).
+  if (std::numeric_limits<int32_t>::min() <= lo && hi <= std::numeric_limits<int32_t>::max()) {
+    return at::kInt;
+  }
+  return at::kLong;
 }
 
 nlohmann::json AffineEncoding::to_legacy_format() const {

@@ -9,6 +9,8 @@
 #include <quantsim/affine/quantizer.h>
 #include <quantsim/analyzers/min_max.h>
 #include <quantsim/errors.h>
+#include <quantsim/nn/modules.h>
+#include <quantsim/tensor.h>
 
 #include <torch/torch.h>
 
@@ -205,6 +207,23 @@ TEST(LegacyEncodings, RangesBeyondFloat32AreRefusedLeavingTheQuantizerUnchanged)
   EXPECT_TRUE(bitwise_equal(q->max.detach(), scalar(1.27)));
 }
 
+TEST(LegacyEncodings, ModuleImportAppliesTheSameRules) {
+  // The path load_encodings takes: a module's import of a legacy encodings entry.
+  qs::nn::QuantizedLinear linear(4, 2);
+  linear->param_quantizers["weight"] = QuantizeDequantize({}, 8, true);
+  auto weight = linear->param_quantizers["weight"].as<qs::affine::QuantizeDequantizeImpl>();
+  linear->import_param_encodings({{"weight", legacy(0.0, 0.0, 8, "False")}});
+  EXPECT_TRUE(bitwise_equal(weight->max.detach(), scalar(255 * kEps)));
+  EXPECT_TRUE(all_finite(linear(torch::randn({3, 4}))));
+  EXPECT_TRUE(
+      mentions(value_error_of([&] {
+                 linear->import_param_encodings({{"weight", legacy(-3e38, 3e38, 8, "True")}});
+               }),
+               "is too wide for float32"));
+  EXPECT_TRUE(bitwise_equal(weight->max.detach(), scalar(255 * kEps)));  // unchanged
+  EXPECT_FALSE(weight->symmetric());
+}
+
 // ---- calibration on infinite data ---------------------------------------------------------------
 
 TEST(Calibration, DataHoldingBothInfinitiesIsRefusedNamingTheQuantizer) {
@@ -301,4 +320,21 @@ TEST(Grid, ExplicitGridsBeyondFloat64AreRefusedWithoutOverflow) {
   EXPECT_THROW(qs::affine::quantize(f32({1.0}), scalar(1.0), scalar(0.0), -big, big), c10::Error);
   EXPECT_EQ((Grid::from_range(-(int64_t{1} << 53), int64_t{1} << 53).num_steps()),
             int64_t{1} << 54);
+}
+
+TEST(Grid, IntegersOfGridsBeyondInt32AreInt64) {
+  // The reference names int32 for every grid beyond int16; the integers of [0, 2^40 - 1] would
+  // overflow it (an undefined float -> int32 conversion).
+  Quantize q({}, 40, false);
+  q->set_range(0.0, 1.0);
+  const auto codes = q(torch::tensor({0.0, 0.5, 1.0}, torch::kDouble)).quantized_repr();
+  EXPECT_EQ(codes.scalar_type(), at::kLong);
+  EXPECT_EQ(codes[2].item<int64_t>(), (int64_t{1} << 40) - 1);
+  EXPECT_EQ((qs::affine::AffineEncoding(scalar(1.0), scalar(0.0), Grid{0, (int64_t{1} << 32) - 1})
+                 .dtype()),
+            at::kLong);
+  EXPECT_EQ((qs::affine::AffineEncoding(scalar(1.0), scalar(0.0),
+                                        Grid{-(int64_t{1} << 31), (int64_t{1} << 31) - 1})
+                 .dtype()),
+            at::kInt);
 }

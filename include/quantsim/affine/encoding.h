@@ -75,7 +75,8 @@ class AffineEncoding : public EncodingBase {
   at::Tensor quantize(const at::Tensor& x) const override;
   /// Eq. (2) with scale and offset cast to q's dtype.
   at::Tensor dequantize(const at::Tensor& q) const override;
-  /// Smallest of uint8 ([0, 255] fits), int8, int16, else int32 that holds the grid.
+  /// Smallest of uint8 ([0, 255] fits), int8, int16, int32 that holds the grid; int64 beyond
+  /// int32 (the reference says int32 there, which cannot hold the grid).
   at::ScalarType dtype() const override;
   /// One dict per scale element, row-major (docs/quantization.md §10.1):
   ///
