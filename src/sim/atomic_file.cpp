@@ -23,45 +23,53 @@ std::string system_error_text(int error) { return std::strerror(error); }
 }
 
 /// An output buffer writing straight to a file descriptor, so that the file can be fsync'ed
-/// through the same descriptor (std::ofstream exposes none). After the first failed write it
-/// refuses everything and keeps the errno.
+/// through the same descriptor (std::ofstream exposes none).
+///
+/// After the first failed write it keeps the errno and discards everything else while reporting
+/// success: the stream never goes bad in the middle of a writer. A writer that checks its stream
+/// would otherwise throw from wherever it is, and torch's PyTorchStreamWriter (torch::save,
+/// OutputArchive::save_to) then throws a second time from its destructor, which ends the process
+/// in std::terminate. The failure is reported once the writer has returned (PendingFile::write).
 class FdStreamBuf : public std::streambuf {
  public:
   explicit FdStreamBuf(int fd) : fd_(fd), buffer_(new char[kSize]) {
     setp(buffer_.get(), buffer_.get() + kSize);
   }
+  /// The errno of the first failed write, 0 when every write succeeded.
   int error() const { return error_; }
 
  protected:
   int_type overflow(int_type ch) override {
-    if (!drain()) return traits_type::eof();
+    drain();
     if (!traits_type::eq_int_type(ch, traits_type::eof())) {
       *pptr() = traits_type::to_char_type(ch);
       pbump(1);
     }
     return traits_type::not_eof(ch);
   }
-  int sync() override { return drain() ? 0 : -1; }
+  int sync() override {
+    drain();
+    return 0;
+  }
 
  private:
   static constexpr size_t kSize = size_t{1} << 16;
 
-  bool drain() {
-    if (error_ != 0) return false;
+  void drain() {
     const char* p = pbase();
     auto left = static_cast<size_t>(pptr() - pbase());
+    setp(buffer_.get(), buffer_.get() + kSize);
+    if (error_ != 0) return;  // the file is lost already: nothing more reaches the disk
     while (left > 0) {
       const ssize_t written = ::write(fd_, p, left);
       if (written < 0) {
         if (errno == EINTR) continue;
         error_ = errno;
-        return false;
+        return;
       }
       p += written;
       left -= static_cast<size_t>(written);
     }
-    setp(buffer_.get(), buffer_.get() + kSize);
-    return true;
   }
 
   int fd_;
@@ -112,9 +120,9 @@ class PendingFile {
       std::ostream stream(&buffer);
       write(stream);
       stream.flush();
-      if (!stream) {
-        fail(path_, "the stream failed", buffer.error() != 0 ? buffer.error() : EIO);
-      }
+      if (buffer.error() != 0) fail(path_, "the stream failed", buffer.error());
+      // The buffer never fails the stream itself; a writer may have (a failed formatting).
+      if (!stream) fail(path_, "the stream failed", EIO);
     }
     if (::fsync(fd_) != 0) fail(path_, "fsync", errno);
     const int fd = fd_;

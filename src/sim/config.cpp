@@ -2,8 +2,11 @@
 #include <quantsim/sim/config.h>
 #include <quantsim/sim/module_facts.h>
 
-#include <fstream>
+#include "sim/json_reading.h"
+
+#include <cmath>
 #include <initializer_list>
+#include <limits>
 #include <sstream>
 
 namespace quantsim {
@@ -13,6 +16,7 @@ using Json = nlohmann::json;
 
 [[noreturn]] void fail(const std::string& source, const std::string& path,
                        const std::string& message) {
+  if (path.empty()) QS_THROW(c10::ValueError, source, ": the top level ", message);
   QS_THROW(c10::ValueError, source, ": `", path, "` ", message);
 }
 
@@ -28,11 +32,14 @@ bool parse_bool(const Json& value, const std::string& source, const std::string&
     if (text == "True" || text == "true") return true;
     if (text == "False" || text == "false") return false;
   }
-  fail(source, path, "must be true/false or \"True\"/\"False\", got " + value.dump());
+  fail(source, path,
+       "must be true/false or \"True\"/\"False\", got " + detail::json_excerpt(value));
 }
 
 const Json& object(const Json& value, const std::string& source, const std::string& path) {
-  if (!value.is_object()) fail(source, path, "must be an object, got " + value.dump());
+  if (!value.is_object()) {
+    fail(source, path, "must be an object, got " + detail::json_excerpt(value));
+  }
   return value;
 }
 
@@ -56,13 +63,22 @@ std::pair<double, double> parse_constraints(const Json& value, const std::string
     if (!value.contains(key) || !value[key].is_number()) {
       fail(source, join(path, key), "must be a number");
     }
+    // The range is set on float32 quantizers: a bound float32 cannot hold would become an
+    // infinity there, far from the file.
+    const double bound = value[key].get<double>();
+    if (!(std::abs(bound) <= std::numeric_limits<float>::max())) {
+      fail(source, join(path, key),
+           "must be a finite float32 (magnitude at most 3.4028235e+38), got " +
+               detail::json_excerpt(value[key]));
+    }
   }
   const double min = value["min"].get<double>();
   const double max = value["max"].get<double>();
-  if (!(min <= 0.0 && 0.0 <= max && min < max)) {
+  // min < max in float32 too: 1e-46 and 2e-46 are both 0 there.
+  if (!(min <= 0.0 && 0.0 <= max && static_cast<float>(min) < static_cast<float>(max))) {
     fail(source, path,
-         "must satisfy min <= 0 <= max and min < max, got min " + std::to_string(min) + ", max " +
-             std::to_string(max));
+         c10::str("must satisfy min <= 0 <= max and min < max (in float32), got min ", min,
+                  ", max ", max));
   }
   return {min, max};
 }
@@ -96,7 +112,7 @@ std::map<std::string, ParamConfig> parse_params(const Json& value, const std::st
 
 void check_supported_kernels(const Json& value, const std::string& source,
                              const std::string& path) {
-  if (!value.is_array()) fail(source, path, "must be a list, got " + value.dump());
+  if (!value.is_array()) fail(source, path, "must be a list, got " + detail::json_excerpt(value));
 }
 
 OpConfig parse_op(const Json& value, const std::string& source, const std::string& path) {
@@ -149,6 +165,7 @@ void override_with(OpConfig& config, const OpConfig& with) {
 }  // namespace
 
 QuantsimConfig QuantsimConfig::parse(const Json& config, const std::string& source) {
+  detail::check_json_depth(config, source + ": ");
   object(config, source, "");
   check_keys(
       config,
@@ -194,7 +211,9 @@ QuantsimConfig QuantsimConfig::parse(const Json& config, const std::string& sour
   }
   if (config.contains("supergroups")) {
     const auto& groups = config["supergroups"];
-    if (!groups.is_array()) fail(source, "supergroups", "must be a list, got " + groups.dump());
+    if (!groups.is_array()) {
+      fail(source, "supergroups", "must be a list, got " + detail::json_excerpt(groups));
+    }
     for (size_t i = 0; i < groups.size(); ++i) {
       const std::string path = "supergroups." + std::to_string(i);
       object(groups[i], source, path);
@@ -205,7 +224,9 @@ QuantsimConfig QuantsimConfig::parse(const Json& config, const std::string& sour
       }
       std::vector<std::string> list;
       for (const auto& op : ops) {
-        if (!op.is_string()) fail(source, path + ".op_list", "must hold strings, got " + op.dump());
+        if (!op.is_string()) {
+          fail(source, path + ".op_list", "must hold strings, got " + detail::json_excerpt(op));
+        }
         list.push_back(op.get<std::string>());
       }
       result.supergroups.push_back(std::move(list));
@@ -231,15 +252,7 @@ QuantsimConfig QuantsimConfig::parse(const Json& config, const std::string& sour
 }
 
 QuantsimConfig QuantsimConfig::from_file(const std::string& path) {
-  std::ifstream file(path);
-  TORCH_CHECK(file, "cannot open quantsim config file ", path);
-  Json config;
-  try {
-    config = Json::parse(file);
-  } catch (const Json::parse_error& error) {
-    TORCH_CHECK_VALUE(false, "quantsim config file ", path, " is not valid JSON: ", error.what());
-  }
-  return parse(config, path);
+  return parse(detail::read_json_file(path, "quantsim config file " + path + ": "), path);
 }
 
 const Json& QuantsimConfig::default_json() {

@@ -5,10 +5,14 @@
 #include <quantsim/sim/atomic_file.h>
 #include <quantsim/sim/encodings_io.h>
 
+#include "sim/json_reading.h"
+
+#include <caffe2/serialize/inline_container.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -16,6 +20,8 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <system_error>
+#include <tuple>
 
 namespace quantsim {
 namespace {
@@ -236,7 +242,7 @@ bool check_entry(const nn::QuantizerSlotsImpl& slots, const std::string& key, co
   }
   TORCH_CHECK_VALUE(entry.is_object() || entry.is_array(), label,
                     ": expected a legacy encoding dict or a list of them, got ", type_of(entry),
-                    " ", entry.dump());
+                    " ", detail::json_excerpt(entry));
   if (!quantizer->overwrite_allowed()) return true;  // the import skips it
   std::shared_ptr<QuantizerBase> copy;
   try {
@@ -260,7 +266,7 @@ json plan_activation_slots(const nn::QuantizerSlotsImpl& slots, const json& entr
                            const std::string& label, const LoadOptions& options) {
   TORCH_CHECK_VALUE(entries.is_object(), label,
                     ": expected an object keyed by slot (\"0\", ...), got ", type_of(entries), " ",
-                    entries.dump());
+                    detail::json_excerpt(entries));
   json kept = json::object();
   for (const auto& [key, entry] : entries.items()) {
     const auto entry_label = label + "[" + quoted(key) + "]";
@@ -318,7 +324,7 @@ void load_encodings_checked(torch::nn::Module& model, const json& encodings,
       }
       TORCH_CHECK_VALUE(directions.is_object(), label,
                         ": expected an object with \"input\" and/or \"output\", got ",
-                        type_of(directions), " ", directions.dump());
+                        type_of(directions), " ", detail::json_excerpt(directions));
       auto* module = modules[it->second].module;
       for (const auto& [direction, entries] : directions.items()) {
         const auto direction_label = label + "[" + quoted(direction) + "]";
@@ -423,6 +429,57 @@ std::string first_mismatch(torch::serialize::InputArchive& expected,
   return {};
 }
 
+/// Deepest bracket nesting accepted in the TorchScript code of a state archive.
+constexpr int kMaxCodeNesting = 100;
+
+/// Refuses an archive whose TorchScript code (`code/*.py`, compiled by torch::jit::load) nests
+/// brackets deeper than kMaxCodeNesting: torch's parser recurses once per level and overflows
+/// the stack on a crafted file. save_state writes class declarations nesting 1 or 2 deep.
+/// Brackets inside string literals count too; no state file has deep ones there either.
+void check_code_nesting(const std::string& path, const std::string& where) {
+  std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
+  try {
+    reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
+  } catch (const c10::Error& e) {
+    rethrow_with_prefix(e, where + "not a saved state: ");
+  }
+  for (const auto& record : reader->getAllRecords()) {
+    if (record.size() < 3 || record.compare(record.size() - 3, 3, ".py") != 0) continue;
+    at::DataPtr data;
+    size_t size = 0;
+    try {
+      std::tie(data, size) = reader->getRecord(record);
+    } catch (const c10::Error& e) {
+      rethrow_with_prefix(e, where + "not a saved state: ");
+    }
+    const auto* text = static_cast<const char*>(data.get());
+    int depth = 0;
+    for (size_t i = 0; i < size; ++i) {
+      const char c = text[i];
+      if (c == '(' || c == '[' || c == '{') {
+        TORCH_CHECK(++depth <= kMaxCodeNesting, where, "not a saved state: its code ",
+                    quoted(record), " nests brackets deeper than ", kMaxCodeNesting, " levels");
+      } else if (c == ')' || c == ']' || c == '}') {
+        --depth;
+      }
+    }
+  }
+}
+
+/// The first non-empty line of `message`, without a trailing colon: torch's script errors
+/// (torch::jit::ErrorReport) start with an empty line and go on with a source excerpt.
+std::string first_line(const std::string& message) {
+  size_t begin = message.find_first_not_of(" \t\r\n");
+  if (begin == std::string::npos) return message;
+  size_t end = message.find('\n', begin);
+  if (end == std::string::npos) end = message.size();
+  while (end > begin &&
+         (message[end - 1] == ':' || std::isspace(static_cast<unsigned char>(message[end - 1])))) {
+    --end;
+  }
+  return message.substr(begin, end - begin);
+}
+
 }  // namespace
 
 EncodingVersion encoding_version_from_string(const std::string& version) {
@@ -523,6 +580,7 @@ void export_encodings(const torch::nn::Module& model, const std::string& dir,
 
 void load_encodings(torch::nn::Module& model, const json& torch_encodings,
                     const LoadOptions& options) {
+  detail::check_json_depth(torch_encodings, "load_encodings: ");
   try {
     load_encodings_checked(model, torch_encodings, options);
   } catch (...) {
@@ -532,14 +590,7 @@ void load_encodings(torch::nn::Module& model, const json& torch_encodings,
 
 void load_encodings(torch::nn::Module& model, const std::string& path, const LoadOptions& options) {
   const std::string where = "load_encodings: " + quoted(path) + ": ";
-  std::ifstream in(path, std::ios::binary);
-  TORCH_CHECK(in, where, "cannot open the file: ", std::strerror(errno));
-  json encodings;
-  try {
-    encodings = json::parse(in);
-  } catch (const json::parse_error& e) {
-    TORCH_CHECK_VALUE(false, where, "malformed JSON: ", e.what());
-  }
+  const json encodings = detail::read_json_file(path, where);
   try {
     load_encodings_checked(model, encodings, options);
   } catch (...) {
@@ -555,15 +606,22 @@ void save_state(const torch::nn::Module& model, const std::string& path) {
 
 void load_state(torch::nn::Module& model, const std::string& path) {
   const std::string where = "load_state: " + quoted(path) + ": ";
+  std::error_code error;
+  TORCH_CHECK(!std::filesystem::is_directory(path, error), where,
+              "cannot read it: it is a directory, not a file");
   {
     std::ifstream probe(path, std::ios::binary);
     TORCH_CHECK(probe, where, "cannot open the file: ", std::strerror(errno));
   }
+  check_code_nesting(path, where);
   torch::serialize::InputArchive file;
   try {
     file.load_from(path);
   } catch (const c10::Error& e) {
     rethrow_with_prefix(e, where + "not a saved state: ");
+  } catch (const std::exception& e) {
+    // The archive's code does not compile: torch::jit::ErrorReport, std::runtime_error.
+    QS_THROW(c10::Error, where, "not a saved state: ", first_line(e.what()));
   }
   // The model's own state: what the file must look like, and what to restore should the load
   // fail halfway.

@@ -792,6 +792,35 @@ TEST_F(EncodingsIo, SaveLoadStateReproducesOutputsBitExactly) {
   EXPECT_TRUE(restored->fc->output_quantizers[0]->is_initialized());
 }
 
+TEST_F(EncodingsIo, SaveStateOnAFullDiskThrowsAndLeavesThePreviousFile) {
+  // 256 KiB of weights: more than the 64 KiB write buffer, so the disk fills in the middle of
+  // torch's archive writer (whose destructor used to throw again and std::terminate), not at the
+  // final flush.
+  qs::nn::QuantizedLinear linear(torch::nn::LinearOptions(256, 256));
+  linear->param_quantizers["weight"] = QuantizeDequantize({}, 8, true);
+  const auto path = (dir_ / "sim.pt").string();
+  qs::save_state(*linear, path);
+  const auto before = read_file(path);
+  ASSERT_GT(before.size(), size_t{256 * 256 * 4});
+
+  qdq(linear->param_quantizers["weight"])->set_range(-1, 1);  // new content to write
+  {
+    FileSizeLimit limit(4096);
+    expect_error<c10::Error>([&] { qs::save_state(*linear, path); },
+                             {"writing '" + path + "' failed", "File too large"});
+  }
+  EXPECT_EQ(read_file(path), before);
+  EXPECT_EQ(listing(dir_), (std::set<std::string>{"sim.pt"}));  // no temporary left
+  // The file still loads, and once the disk has room the save goes through.
+  qs::nn::QuantizedLinear restored(torch::nn::LinearOptions(256, 256));
+  restored->param_quantizers["weight"] = QuantizeDequantize({}, 8, true);
+  qs::load_state(*restored, path);
+  EXPECT_FALSE(restored->param_quantizers["weight"]->is_initialized());
+  qs::save_state(*linear, path);
+  qs::load_state(*restored, path);
+  EXPECT_TRUE(restored->param_quantizers["weight"]->is_initialized());
+}
+
 TEST_F(EncodingsIo, LoadStateOfAnotherModelChangesNothing) {
   Net net(0);
   configure(net);

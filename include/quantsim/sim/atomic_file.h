@@ -23,10 +23,13 @@ using StreamWriter = std::function<void(std::ostream&)>;
 /// atomic within a file system); the directory is fsync'ed too, so that the rename survives a
 /// crash. Nothing else is created: the directory must exist.
 ///
-/// When `write` throws, the exception propagates unchanged; when the stream fails (a full disk, a
-/// file size limit) or the file cannot be created, synced or renamed, c10::Error names
-/// `path` and the system's reason. In every failing case the temporary file is removed and the
-/// previous file at `path`, if any, is left byte-identical.
+/// When `write` throws, the exception propagates unchanged; when a write to the disk fails (a full
+/// disk, a file size limit) or the file cannot be created, synced or renamed, c10::Error names
+/// `path` and the system's reason. A failing disk write does not fail the stream `write` is
+/// writing into: the rest is discarded and the error raised once `write` returns, so that a
+/// writer which checks its stream (torch::save's, which would otherwise throw from a destructor
+/// and end the process) runs to its end. In every failing case the temporary file is removed and
+/// the previous file at `path`, if any, is left byte-identical.
 ///
 ///     quantsim::write_file_atomically("out/model.encodings",
 ///                                     [&](std::ostream& os) { os << encodings.dump(4); });
