@@ -492,7 +492,15 @@ void QuantizationSimModel::compute_encodings(const std::function<void()>& forwar
 
 nlohmann::json QuantizationSimModel::quantizer_args() const {
   const auto& config = options_.config();
-  return {{"quant_scheme", to_string(options_.quant_scheme())},
+  // As the reference (extract_global_quantizer_args): a range-learning scheme is reported as the
+  // post-training scheme that initializes it.
+  auto scheme = options_.quant_scheme();
+  if (scheme == QuantScheme::kTrainingRangeLearningWithTfInit)
+    scheme = QuantScheme::kPostTrainingTf;
+  if (scheme == QuantScheme::kTrainingRangeLearningWithTfEnhancedInit) {
+    scheme = QuantScheme::kPostTrainingTfEnhanced;
+  }
+  return {{"quant_scheme", to_string(scheme)},
           {"param_bitwidth", options_.default_param_bw()},
           {"activation_bitwidth", options_.default_output_bw()},
           {"dtype", "int"},

@@ -255,6 +255,25 @@ TEST(ReferenceSemantics, W4WithPostTrainingTfEnhanced) {
   EXPECT_EQ(exported["quantizer_args"]["quant_scheme"], "post_training_tf_enhanced");
 }
 
+TEST(ReferenceSemantics, RangeLearningSchemesAreReportedByTheirInitialization) {
+  // extract_global_quantizer_args reports training_range_learning_with_tf(_enhanced)_init as
+  // post_training_tf(_enhanced).
+  const std::pair<qs::QuantScheme, const char*> cases[] = {
+      {qs::QuantScheme::kTrainingRangeLearningWithTfInit, "post_training_tf"},
+      {qs::QuantScheme::kTrainingRangeLearningWithTfEnhancedInit, "post_training_tf_enhanced"},
+      {qs::QuantScheme::kPostTrainingPercentile, "post_training_percentile"}};
+  for (const auto& [scheme, reported] : cases) {
+    ConvBnRelu net;
+    qs::QuantizationSimModel sim(
+        net.ptr(),
+        [&] {
+          net(at::randn({1, 2, 6, 6}));
+        },
+        qs::SimOptions().quant_scheme(scheme));
+    EXPECT_EQ(sim.quantizer_args()["quant_scheme"], reported);
+  }
+}
+
 TEST(ReferenceSemantics, QuantsimDefaultConfigKeepsItsBatchNormLayout) {
   // quantsim's own default spells the folding out with Conv+BatchNormalization(+Relu)
   // supergroups; with the reference's rule the result is the same.
