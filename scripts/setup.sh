@@ -9,6 +9,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev zlib1g-dev
   dataset-fashion-mnist
+  # scripts/run-sanitizers.sh: clang with its sanitizer runtimes, libFuzzer, OpenMP and the
+  # symbolizer that turns the reports' addresses into file:line.
+  clang-14 libclang-rt-14-dev libfuzzer-14-dev libomp-14-dev llvm-14
 )
 
 missing=()

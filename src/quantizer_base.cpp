@@ -83,12 +83,14 @@ void QuantizerBase::report_nan(const EncodingAnalyzer& analyzer) const {
 }
 
 void QuantizerBase::track_parameter(const std::string& name) {
-  const auto& t = named_parameters(/*recurse=*/false)[name];
+  // A copy: named_parameters() returns a temporary dict, a reference into it would dangle
+  // (AddressSanitizer: heap-use-after-free in every quantizer's constructor).
+  const at::Tensor t = named_parameters(/*recurse=*/false)[name];
   tracking_[name] = Tracking{t.unsafeGetTensorImpl(), t._version(), false};
 }
 
 void QuantizerBase::mark_parameter(const std::string& name, bool initialized) {
-  const auto& t = named_parameters(/*recurse=*/false)[name];
+  const at::Tensor t = named_parameters(/*recurse=*/false)[name];  // a copy, as above
   tracking_[name] = Tracking{t.unsafeGetTensorImpl(), t._version(), initialized};
 }
 
@@ -104,7 +106,8 @@ void QuantizerBase::copy_initialization_from(const QuantizerBase& other) {
 bool QuantizerBase::parameter_initialized(const std::string& name) const {
   const auto it = tracking_.find(name);
   if (it == tracking_.end()) return false;
-  const auto* found = named_parameters(/*recurse=*/false).find(name);
+  const auto parameters = named_parameters(/*recurse=*/false);  // `found` points into it
+  const auto* found = parameters.find(name);
   if (found == nullptr) return false;
   const Tracking& t = it->second;
   return t.initialized || found->unsafeGetTensorImpl() != t.impl || found->_version() != t.version;

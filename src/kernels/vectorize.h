@@ -4,7 +4,9 @@
 // x86-64, the variant chosen when the library is loaded (GCC target_clones). Everything the loop
 // calls must be inlined into it to benefit (helpers are `always_inline`, loops take no callbacks).
 
-#if defined(__x86_64__) && defined(__GNUC__)
+// Clang (the sanitizer and fuzzing build, scripts/run-sanitizers.sh) does not multiversion
+// function templates, so it compiles the baseline only.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define QS_VECTORIZE __attribute__((target_clones("avx2", "default")))
 #else
 #define QS_VECTORIZE

@@ -76,9 +76,9 @@ static_assert(std::is_constructible_v<FloatQuantizeDequantizeImpl, int, int>);
 static_assert(std::is_constructible_v<FloatQuantizeDequantizeImpl, at::ScalarType>);
 
 TEST(FloatQuantizer, Check34ConstructorErrors) {
-  EXPECT_THROW(FloatQuantizeDequantize(torch::kFloat), c10::ValueError);
-  EXPECT_THROW(FloatQuantizeDequantize(torch::kDouble), c10::ValueError);
-  EXPECT_THROW(FloatQuantizeDequantize(torch::kInt), c10::ValueError);
+  EXPECT_THROW((void)FloatQuantizeDequantize(torch::kFloat), c10::ValueError);
+  EXPECT_THROW((void)FloatQuantizeDequantize(torch::kDouble), c10::ValueError);
+  EXPECT_THROW((void)FloatQuantizeDequantize(torch::kInt), c10::ValueError);
   EXPECT_THROW(FloatQuantizeDequantize(0, 3), c10::ValueError);
   EXPECT_THROW(FloatQuantizeDequantize(9, 3), c10::ValueError);
   EXPECT_THROW(FloatQuantizeDequantize(4, -1), c10::ValueError);
