@@ -9,6 +9,7 @@
 #include <ATen/ExpandUtils.h>
 #include <c10/util/irange.h>
 #include <torch/csrc/autograd/grad_mode.h>
+#include <torch/serialize/archive.h>
 
 #include <algorithm>
 #include <cctype>
@@ -441,6 +442,25 @@ void AffineQuantizerBase::end_calibration() {
                   "); the input probably holds inf or NaN values"));
   }
   set_range(mn, mx);
+}
+
+void AffineQuantizerBase::load(torch::serialize::InputArchive& archive) {
+  // Checked before anything changes. A saved range of another shape is left to Module::load,
+  // which reports the mismatch.
+  at::Tensor saved_min, saved_max;
+  c10::optional<std::pair<at::Tensor, at::Tensor>> usable;
+  if (archive.try_read("min", saved_min) && archive.try_read("max", saved_max) &&
+      saved_min.sizes() == min.sizes() && saved_max.sizes() == max.sizes()) {
+    usable = usable_range(saved_min, saved_max, shape(), grid(), symmetric(),
+                          c10::str(description(), ": the saved range is unusable"));
+  }
+  QuantizerBase::load(archive);
+  if (usable && ((saved_min == 0) & (saved_max == 0)).any().item<bool>()) {
+    // Through .data(): the version counters, and so the initialization flags just restored, stay.
+    torch::NoGradGuard no_grad;
+    min.data().copy_(usable->first);
+    max.data().copy_(usable->second);
+  }
 }
 
 void AffineQuantizerBase::pretty_print(std::ostream& stream) const {

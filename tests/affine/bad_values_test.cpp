@@ -18,7 +18,9 @@
 
 #include <cmath>
 #include <limits>
+#include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "testing/tensors.h"
@@ -224,6 +226,47 @@ TEST(LegacyEncodings, ModuleImportAppliesTheSameRules) {
   EXPECT_FALSE(weight->symmetric());
 }
 
+TEST(SavedState, UnusableRangesAreRefusedAndZeroRangesWidened) {
+  // Today a saved NaN or too-wide range loads as it is and every forward gives NaN.
+  const auto saved = [](double mn, double mx) {
+    QuantizeDequantize q({}, 8, false);
+    {
+      torch::NoGradGuard no_grad;  // in place, as training or a user's edit would
+      q->min.fill_(mn);
+      q->max.fill_(mx);
+    }
+    std::stringstream bytes;
+    torch::save(q, bytes);
+    return bytes.str();
+  };
+  for (const auto& [mn, mx, part] :
+       {std::tuple<double, double, const char*>{kNan, 1.0, "`min` must be finite, got nan"},
+        {-3e38, 3e38, "the range [-3e+38, 3e+38] is too wide for float32"},
+        {2.0, 2.0, "has no width"}}) {
+    QuantizeDequantize fresh({}, 8, false);
+    std::stringstream bytes(saved(mn, mx));
+    const auto message = value_error_of([&] { torch::load(fresh, bytes); });
+    EXPECT_TRUE(mentions(message, "the saved range is unusable: "));
+    EXPECT_TRUE(mentions(message, part));
+    EXPECT_FALSE(fresh->is_initialized());  // nothing loaded
+    EXPECT_TRUE(bitwise_equal(fresh->max.detach(), scalar(1.0)));
+  }
+  QuantizeDequantize fresh({}, 8, false);
+  std::stringstream bytes(saved(0.0, 0.0));
+  torch::load(fresh, bytes);
+  EXPECT_TRUE(fresh->is_initialized());
+  EXPECT_TRUE(bitwise_equal(fresh->max.detach(), scalar(255 * kEps)));
+  EXPECT_TRUE(all_finite(fresh(f32({0.0, 1.0}))));
+}
+
+TEST(SetRange, MinAboveMaxIsStoredAsTheReferenceDoes) {
+  QuantizeDequantize q({}, 8, false);
+  q->set_range(1.0, -1.0);
+  EXPECT_TRUE(bitwise_equal(q->min.detach(), scalar(1.0)));
+  EXPECT_TRUE(q->get_scale().value().item<float>() < 0);
+  EXPECT_TRUE(all_finite(q(f32({-2.0, -0.5, 0.0, 0.5, 2.0}))));
+}
+
 // ---- calibration on infinite data ---------------------------------------------------------------
 
 TEST(Calibration, DataHoldingBothInfinitiesIsRefusedNamingTheQuantizer) {
@@ -251,6 +294,14 @@ TEST(Calibration, DataHoldingBothInfinitiesIsRefusedNamingTheQuantizer) {
     EXPECT_TRUE(mentions(message, "calibration batch of shape [3] gives an unusable range"));
     EXPECT_FALSE(q->is_initialized());
   }
+  // Symmetrically one infinity is enough: delta = max(inf / 127, 1 / 128) makes both ends infinite.
+  QuantizeDequantize sym({}, 8, true);
+  EXPECT_TRUE(mentions(value_error_of([&] {
+                         auto calibrating = sym->compute_encodings();
+                         sym->observe_only(f32({-1.0, kInf}));
+                       }),
+                       "is too wide for float32"));
+  EXPECT_FALSE(sym->is_initialized());
   // One infinity is fine asymmetrically: (-1, FLT_MAX), as the reference.
   QuantizeDequantize q({}, 8, false);
   calibrated_on(q, f32({-1.0, kInf}));

@@ -123,6 +123,10 @@ class AffineQuantizerBase : public QuantizerBase {
 
   void reset();
   void pretty_print(std::ostream& stream) const override;
+  /// As QuantizerBase::load, after checking the saved range as set_range does: a range it refuses
+  /// (NaN, +-inf, a scale that overflows or is 0) is c10::ValueError naming this quantizer, with
+  /// nothing loaded; a saved [0, 0] loads as the range of an all-zero tensor.
+  void load(torch::serialize::InputArchive& archive) override;
 
  protected:
   /// Eq. (4) for the given range (LPBQ overrides it).
