@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <ATen/ExpandUtils.h>
 
+#include <cmath>
 #include <limits>
 
 namespace quantsim::affine {
@@ -118,6 +119,11 @@ nlohmann::json AffineEncoding::to_legacy_format() const {
   const double* op = off.data_ptr<double>();
   auto out = nlohmann::json::array();
   for (int64_t i = 0; i < sc.numel(); ++i) {
+    // Python's int() has no limit; int64's conversion of a larger (or non-finite) value is
+    // undefined. Only a wide grid with a range narrow for its magnitude gets there.
+    TORCH_CHECK_VALUE(std::fabs(op[i]) < 9.2233720368547758e18, "legacy encoding [", i,
+                      "]: the offset ", op[i], " does not fit in int64 (scale ", sp[i], ", grid [",
+                      grid_.qmin, ", ", grid_.qmax, "])");
     out.push_back({{"min", minp[i]},
                    {"max", maxp[i]},
                    {"scale", sp[i]},

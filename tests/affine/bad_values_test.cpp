@@ -389,3 +389,11 @@ TEST(Grid, IntegersOfGridsBeyondInt32AreInt64) {
                  .dtype()),
             at::kInt);
 }
+
+TEST(Grid, LegacyOffsetBeyondInt64IsAnErrorNotAnUndefinedConversion) {
+  // 53 bits on [1, 1 + 2^-23]: offset = round(min / scale) ~ 2^53 * 2^23, beyond int64.
+  QuantizeDequantize q({}, 53, false);
+  q->set_range(1.0, 1.0 + kEps);
+  EXPECT_TRUE(
+      mentions(value_error_of([&] { (void)q->get_legacy_encodings(); }), "does not fit in int64"));
+}
