@@ -285,6 +285,32 @@ TEST(ConcurrentInference, CachedParametersFollowRangeAndParameterChanges) {
   EXPECT_TRUE(q(x).equal(halved));
 }
 
+// The first calls initialize the weight quantizer lazily (docs/modules.md §2): four threads
+// making their first call at once initialize it once, and all get the output of a copy
+// initialized on one thread.
+TEST(ConcurrentInference, LazyParameterInitializationOnFirstConcurrentCalls) {
+  torch::manual_seed(5);
+  qs::nn::QuantizedLinear q(torch::nn::LinearOptions(64, 64));
+  q->param_quantizers["weight"] = qs::affine::QuantizeDequantize({64, 1}, 8, true);
+  q->input_quantizers[0] = qs::affine::QuantizeDequantize({}, 8, false);
+  q->output_quantizers[0] = qs::affine::QuantizeDequantize({}, 8, false);
+  q->input_quantizers[0]->set_range(-3.0, 3.0);
+  q->output_quantizers[0]->set_range(-2.0, 2.0);
+  q->eval();
+  auto copy = std::dynamic_pointer_cast<qs::nn::QuantizedLinearImpl>(q->clone());
+  ASSERT_FALSE(q->param_quantizers["weight"]->is_initialized());
+  torch::NoGradGuard no_grad;
+  const auto x = torch::randn({2, 64});
+  const auto expected = copy->forward(x);
+
+  EXPECT_EQ(mismatches_on_threads(
+                std::max(1, stress_calls() / 100), [&] { return q(x); }, expected),
+            0);
+  EXPECT_TRUE(q->param_quantizers["weight"]->is_initialized());
+  EXPECT_TRUE(q->param_quantizers["weight"]->get_max()->equal(
+      *copy->param_quantizers["weight"]->get_max()));
+}
+
 // Calibration from another thread is fine as long as it is not concurrent: a scope opened on
 // this thread and a forward on a worker, one after the other.
 TEST(ConcurrentInference, CalibrationFromAnotherThreadOneAtATime) {
