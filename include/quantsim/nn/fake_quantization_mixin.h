@@ -5,7 +5,8 @@
 ///
 ///     y = oq( Float::forward( iq(x), ... ) )   with each parameter p replaced by pq(p)
 ///
-/// for the duration of the call; the float module's parameter table keeps the float parameters.
+/// in a shallow copy of the float module that the call runs on: the module itself is never
+/// written during a call, so that threads may call it at once (docs/simulation.md §10).
 /// The class template is the whole implementation of every row of the module table: what
 /// differs between rows is in ModuleTraits<Float>.
 
