@@ -3,16 +3,18 @@
 #include <quantsim/errors.h>
 #include <quantsim/version.h>
 
+#include <algorithm>
 #include <exception>
 #include <string>
 #include <thread>
 
 namespace quantsim::apps {
 
-int64_t DemoOptions::resolved_threads() const {
-  if (threads > 0) return threads;
+int64_t DemoOptions::max_threads() {
   return std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()));
 }
+
+int64_t DemoOptions::resolved_threads() const { return threads > 0 ? threads : max_threads(); }
 
 namespace {
 
@@ -27,6 +29,20 @@ CLI::Validator at_least(int64_t min) {
         return "";
       },
       ">=" + std::to_string(min));
+}
+
+// An integer in [min, max]; `why` says where max comes from.
+CLI::Validator between(int64_t min, int64_t max, const std::string& why) {
+  return CLI::Validator(
+      [=](std::string& value) -> std::string {
+        int64_t n = 0;
+        if (!CLI::detail::lexical_cast(value, n) || n < min || n > max) {
+          return "must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) +
+                 "] (" + why + "), got " + value;
+        }
+        return "";
+      },
+      "[" + std::to_string(min) + ", " + std::to_string(max) + "]");
 }
 
 // Declared on the program and on `demo` alike, bound to the same variables: both spellings
@@ -53,10 +69,13 @@ void add_demo_options(CLI::App& app, DemoOptions& options) {
                      std::to_string(DemoOptions::kQuickQatEpochs) + " with --quick]")
       ->check(at_least(0))
       ->type_name("N");
+  // More threads than cores only slow torch down; 100,000 of them used to be accepted and spawned
+  // (900 MB, no progress). Rejected rather than capped: the user learns the limit.
   app.add_option("--threads", options.threads,
-                 "Threads of torch's operators [default: the hardware's concurrency, " +
-                     std::to_string(DemoOptions{}.resolved_threads()) + " here]")
-      ->check(at_least(1))
+                 "Threads of torch's operators, at most the hardware's concurrency [default: "
+                 "the hardware's concurrency, " +
+                     std::to_string(DemoOptions::max_threads()) + " here]")
+      ->check(between(1, DemoOptions::max_threads(), "at most the hardware's concurrency"))
       ->type_name("N");
   app.add_flag("--quick", options.quick,
                "CI mode: " + std::to_string(DemoOptions::kQuickTrain) + " training and " +

@@ -25,7 +25,8 @@ namespace quantsim::apps {
 std::unique_ptr<CLI::App> make_command_line(DemoOptions& options);
 
 /// main(): parses `argv`, runs the demo, and turns errors into a message on `err` and exit
-/// status 1 (2 for command-line errors, as CLI11 reports them).
+/// status 1; a command-line error exits with CLI11's code for its kind (105 for a bad value such
+/// as `--threads 100000`, 109 for an unexpected argument).
 int run_command_line(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
 
 }  // namespace quantsim::apps

@@ -8,11 +8,9 @@
 
 #include <quantsim/errors.h>
 #include <quantsim/nn/base_quantization_mixin.h>
-#include <quantsim/sim/atomic_file.h>
+#include <quantsim/sim/encodings_io.h>
 #include <quantsim/sim/quantsim_model.h>
 #include <quantsim/version.h>
-
-#include <torch/serialize.h>
 
 #include <algorithm>
 #include <cmath>
@@ -187,7 +185,8 @@ class Demo {
     Net net;
     if (!options_.retrain && std::filesystem::exists(path)) {
       try {
-        torch::load(net, path);
+        // Checked against the net: a corrupt or foreign file is an error naming it.
+        load_state(*net, path);
         report_.cached_checkpoint = name;
         out_ << "float model: loaded " << path << " (--retrain trains it again)\n";
         net->eval();
@@ -201,10 +200,9 @@ class Demo {
     const TrainResult trained =
         train(*net, net->parameters(), train_data, float_schedule(), out_, "train");
     report_.float_training_seconds = trained.seconds;
-    // Saved atomically: an interrupted run never leaves a truncated checkpoint to be reused.
-    torch::serialize::OutputArchive archive;
-    net->save(archive);
-    write_file_atomically(path, [&](std::ostream& os) { archive.save_to(os); });
+    // Saved atomically: an interrupted run (or a full disk) never leaves a truncated checkpoint
+    // to be reused.
+    save_state(*net, path);
     out_ << "float model: trained in " << format_fixed(trained.seconds, 1) << " s, saved " << path
          << "\n";
     return net;

@@ -22,7 +22,8 @@ struct DemoOptions {
   int64_t epochs = 0;
   /// Quantization-aware training epochs of W4A8; -1 means the mode's default.
   int64_t qat_epochs = -1;
-  /// Intra-op threads of torch (at::set_num_threads). Default: the hardware's concurrency.
+  /// Intra-op threads of torch (at::set_num_threads), at most max_threads() (the command line
+  /// rejects more). Default: the hardware's concurrency.
   int64_t threads = 0;
   /// CI mode: a subset of the data, one training epoch, a short QAT.
   bool quick = false;
@@ -46,6 +47,8 @@ struct DemoOptions {
     return qat_epochs >= 0 ? qat_epochs : quick ? kQuickQatEpochs : kFullQatEpochs;
   }
   int64_t resolved_threads() const;
+  /// The hardware's concurrency (std::thread::hardware_concurrency, 1 when unknown).
+  static int64_t max_threads();
 };
 
 /// Runs the whole study, writing progress and the result table to `out`. Returns the process

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <limits>
 #include <memory>
+#include <system_error>
 #include <vector>
 
 namespace quantsim::apps {
@@ -89,6 +90,10 @@ Dataset load_split(const std::string& dir, const std::string& prefix) {
 }  // namespace
 
 at::Tensor read_idx(const std::string& path) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    throw idx_error(path, "cannot read it: it is a directory, not a file");
+  }
   GzFile file(gzopen(path.c_str(), "rb"));
   if (!file) throw idx_error(path, "cannot open it");
   gzbuffer(file.get(), 1 << 20);

@@ -23,9 +23,9 @@ inline constexpr std::array<const char*, 10> kFashionMnistClasses = {
 ///
 /// The format: two zero bytes, the type code, the number of dimensions `d`, then `d` big-endian
 /// 32-bit sizes, then the elements in row-major order. Returns a uint8 tensor of those sizes.
-/// c10::Error naming the file when it cannot be opened, is not valid gzip, has a bad
-/// magic number or an element type other than unsigned byte, is shorter than its header says, or
-/// has bytes after the last element.
+/// c10::Error naming the file when it cannot be opened or is a directory, is not valid gzip, has a
+/// bad magic number or an element type other than unsigned byte, is shorter than its header says,
+/// or has bytes after the last element.
 ///
 ///     at::Tensor labels = read_idx("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz");
 ///     // labels.sizes() == {10000}, dtype uint8

@@ -236,6 +236,15 @@ c10::optional<nlohmann::json> AffineQuantizerBase::get_legacy_encodings() const 
 
 namespace {
 
+/// An integer above int64's range (18446744073709551615) reads as a wrapped, negative int64:
+/// refused with the number as written.
+void check_fits_int64(const nlohmann::json& value, const char* key) {
+  TORCH_CHECK_VALUE(
+      !value.is_number_unsigned() ||
+          value.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()),
+      "legacy encoding [0] \"", key, "\" does not fit in int64, got ", value.dump());
+}
+
 double finite_number(const nlohmann::json& entry, const char* key, size_t index) {
   TORCH_CHECK_INDEX(entry.contains(key), "legacy encoding [", index, "] has no \"", key,
                     "\" entry: ", entry.dump());
@@ -243,8 +252,9 @@ double finite_number(const nlohmann::json& entry, const char* key, size_t index)
   TORCH_CHECK_VALUE(v.is_number(), "legacy encoding [", index, "] \"", key,
                     "\" must be a number, got ", v.dump());
   const double d = v.get<double>();
+  // `d`, not v.dump(): JSON has no NaN or infinity, so nlohmann prints them as null.
   TORCH_CHECK_VALUE(std::isfinite(d), "legacy encoding [", index, "] \"", key,
-                    "\" must be finite, got ", v.dump());
+                    "\" must be finite, got ", d);
   return d;
 }
 
@@ -294,6 +304,7 @@ void AffineQuantizerBase::set_legacy_encodings(const nlohmann::json& encodings) 
                     "legacy encoding [0] needs an integer \"bitwidth\", got ", first.dump());
   TORCH_CHECK_VALUE(first.at("bitwidth").is_number_integer(),
                     "legacy encoding [0] needs an integer \"bitwidth\", got ", first.dump());
+  check_fits_int64(first.at("bitwidth"), "bitwidth");
   const auto bitwidth = first.at("bitwidth").get<int64_t>();
   const bool symmetric = parse_symmetric(first, 0);
   const Grid grid = Grid::from_bitwidth(bitwidth, symmetric);  // validates the bitwidth

@@ -77,10 +77,10 @@ void FloatQuantizeDequantizeImpl::set_legacy_encodings(const nlohmann::json& enc
                     "legacy encoding [0] needs an integer \"bitwidth\", got ", first.dump());
   TORCH_CHECK_VALUE(first.at("bitwidth").is_number_integer(),
                     "legacy encoding [0] needs an integer \"bitwidth\", got ", first.dump());
-  const auto bitwidth = first.at("bitwidth").get<int64_t>();
-  TORCH_CHECK(bitwidth == 16,
+  // Compared as JSON: get<int64_t> would wrap 18446744073709551615 to -1 in the message.
+  TORCH_CHECK(first.at("bitwidth") == 16,
               "FloatQuantizeDequantize can only import 16-bit legacy encodings, got bitwidth ",
-              bitwidth);
+              first.at("bitwidth").dump());
   options_.format(FloatFormat::ieee(5, 10));
   bump_revision();
 }

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace quantsim::apps {
@@ -70,10 +71,32 @@ std::string parse_error(std::vector<const char*> args) {
 
 TEST(CommandLine, BadValuesAreErrorsNamingTheOption) {
   EXPECT_EQ(parse_error({"--epochs", "0"}), "--epochs: must be an integer >= 1, got 0");
-  EXPECT_EQ(parse_error({"--threads", "two"}), "--threads: must be an integer >= 1, got two");
+  const std::string max_threads = std::to_string(DemoOptions::max_threads());
+  EXPECT_EQ(parse_error({"--threads", "two"}),
+            "--threads: must be an integer in [1, " + max_threads +
+                "] (at most the hardware's concurrency), got two");
   EXPECT_EQ(parse_error({"--qat-epochs", "-1"}), "--qat-epochs: must be an integer >= 0, got -1");
   EXPECT_EQ(parse_error({"--frobnicate"}), "The following argument was not expected: --frobnicate");
   EXPECT_EQ(parse_error({"train"}), "The following argument was not expected: train");
+}
+
+TEST(CommandLine, ThreadsAreBoundedByTheHardware) {
+  // 100,000 used to be accepted: thousands of threads, 900 MB, no progress.
+  const int64_t max_threads = DemoOptions::max_threads();
+  ASSERT_EQ(max_threads, std::max<int64_t>(1, std::thread::hardware_concurrency()));
+  for (bool subcommand : {false, true}) {
+    std::vector<const char*> args = {"--threads", "100000"};
+    if (subcommand) args.insert(args.begin(), "demo");
+    EXPECT_EQ(parse_error(args), "--threads: must be an integer in [1, " +
+                                     std::to_string(max_threads) +
+                                     "] (at most the hardware's concurrency), got 100000");
+  }
+  const std::string most = std::to_string(max_threads);
+  EXPECT_EQ(parse({"demo", "--threads", most.c_str()}).resolved_threads(), max_threads);
+  const std::string one_more = std::to_string(max_threads + 1);
+  EXPECT_NE(parse_error({"--threads", one_more.c_str()}), "<no error>");
+  EXPECT_EQ(parse_error({"--threads", "0"}), "--threads: must be an integer in [1, " + most +
+                                                 "] (at most the hardware's concurrency), got 0");
 }
 
 TEST(CommandLine, VersionAndHelp) {

@@ -134,6 +134,18 @@ TEST_F(IdxTest, Errors) {
                 "': sizes [65536, 65536] exceed the supported 2^31 elements");
 }
 
+TEST_F(IdxTest, DirectoryIsAnErrorNamingIt) {
+  // zlib opens a directory and fails reading it: "not a valid gzip stream" misled.
+  EXPECT_EQ(error_of([&] { read_idx(dir_.string()); }),
+            "IDX file '" + dir_.string() + "': cannot read it: it is a directory, not a file");
+  // A directory with a data file's name, as --data pointing one level too high can give.
+  fs::create_directories(dir_ / "train-images-idx3-ubyte.gz");
+  write_gz("train-labels-idx1-ubyte.gz", idx({1}, {0}));
+  EXPECT_EQ(error_of([&] { load_fashion_mnist(dir_.string()); }),
+            "IDX file '" + path("train-images-idx3-ubyte.gz") +
+                "': cannot read it: it is a directory, not a file");
+}
+
 TEST_F(IdxTest, CorruptGzipIsAnError) {
   // A valid gzip file cut in the middle of its deflate stream.
   const std::string whole = write_gz("whole.gz", idx({4000}, iota_bytes(4000)));

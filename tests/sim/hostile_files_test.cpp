@@ -4,6 +4,7 @@
 
 #include <quantsim/affine/quantizer.h>
 #include <quantsim/errors.h>
+#include <quantsim/floating/quantizer.h>
 #include <quantsim/nn/modules.h>
 #include <quantsim/sim/config.h>
 #include <quantsim/sim/encodings_io.h>
@@ -238,6 +239,37 @@ TEST_F(HostileFiles, EncodingsNumberOverflowNamesTheFileAndKey) {
           "\": malformed JSON at `activation_encodings[\"\"][\"input\"][\"0\"]`: "
           "[json.exception.parse_error.101] parse error at line 1, column 58: syntax error while "
           "parsing object key - unexpected ']'; expected string literal");
+}
+
+TEST_F(HostileFiles, EncodingsValuesAreShownAsWritten) {
+  auto linear = make_linear();
+  const auto before = state_of(*linear);
+  // NaN cannot be spelled in JSON, so nlohmann dumps it as null: the message said "got null".
+  const json nan_min = {{"param_encodings",
+                         {{"weight",
+                           {{{"min", std::nan("")},
+                             {"max", 1.0},
+                             {"bitwidth", 8},
+                             {"dtype", "int"},
+                             {"is_symmetric", "True"}}}}}}};
+  expect_error<c10::ValueError>([&] { qs::load_encodings(*linear, nan_min); },
+                                "load_encodings: param_encodings[\"weight\"]: legacy encoding [0] "
+                                "\"min\" must be finite, got nan");
+  // 2^64 - 1 read as an int64 wrapped to -1: the message said "got -1".
+  const auto file = path("bitwidth_torch.encodings");
+  write_text(file, R"({"param_encodings": {"weight": [{"min": -1, "max": 1, "dtype": "int", )"
+                   R"("is_symmetric": "True", "bitwidth": 18446744073709551615}]}})");
+  expect_error<c10::ValueError>([&] { qs::load_encodings(*linear, file); },
+                                "load_encodings: \"" + file +
+                                    "\": param_encodings[\"weight\"]: legacy encoding [0] "
+                                    "\"bitwidth\" does not fit in int64, got 18446744073709551615");
+  expect_same_state(before, *linear);
+  linear->param_quantizers["weight"] = qs::floating::FloatQuantizeDequantize(torch::kHalf);
+  expect_error<c10::Error>([&] { qs::load_encodings(*linear, file); },
+                           "load_encodings: \"" + file +
+                               "\": param_encodings[\"weight\"]: FloatQuantizeDequantize can "
+                               "only import 16-bit legacy encodings, got bitwidth "
+                               "18446744073709551615");
 }
 
 TEST_F(HostileFiles, EncodingsDirectoryIsAnIoErrorNamingIt) {
