@@ -80,21 +80,23 @@ std::pair<at::Tensor, at::Tensor> AffineQuantizerBase::usable_range(
                index_text(i, numel), " does not fit in float32, the dtype of the range");
     }
   }
-  auto mn = given_min.to(at::kFloat), mx = given_max.to(at::kFloat);
+  // Kept in float64 (the caller's precision, for a quantizer cast to float64); checked in float32,
+  // the dtype of the encoding.
+  auto mn = given_min, mx = given_max;
   // [0, 0] is what a tool writes for an all-zero tensor (a pruned channel); it becomes the range
   // calibration gives such a tensor (docs/quantization.md §9.2): asymmetric [0, n * EPS],
   // symmetric [-ceil(n/2) * EPS, floor(n/2) * EPS].
   const auto zero = (mn == 0) & (mx == 0);
   if (zero.any().item<bool>()) {
-    const auto zeros = at::zeros_like(mn);
+    const auto zeros = at::zeros(shape, at::kFloat);
     const auto calibrated = MinMaxEncodingAnalyzer(shape).compute_encodings_from_stats(
         MinMaxStatistics(zeros, zeros), grid.num_steps(), symmetric);
-    mn = at::where(zero, calibrated.first, mn);
-    mx = at::where(zero, calibrated.second, mx);
+    mn = at::where(zero, calibrated.first.to(at::kDouble), mn);
+    mx = at::where(zero, calibrated.second.to(at::kDouble), mx);
   }
   // Eq. (4) in float32: an infinite scale turns every output into NaN or inf, a zero one divides
   // by zero.
-  const auto scale = (mx - mn) / grid.num_steps();
+  const auto scale = (mx.to(at::kFloat) - mn.to(at::kFloat)) / grid.num_steps();
   const auto describe = [&](int64_t i) {
     return c10::str("the range [", given_min.reshape({-1})[i].item<double>(), ", ",
                     given_max.reshape({-1})[i].item<double>(), "]", index_text(i, numel));

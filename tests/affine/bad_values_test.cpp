@@ -259,6 +259,15 @@ TEST(SavedState, UnusableRangesAreRefusedAndZeroRangesWidened) {
   EXPECT_TRUE(all_finite(fresh(f32({0.0, 1.0}))));
 }
 
+TEST(SetRange, ChecksKeepTheCallersPrecision) {
+  // A quantizer cast to float64 stores float64 ranges as given; the checks run in float32.
+  QuantizeDequantize q({}, 8, false);
+  q->to(torch::kDouble);
+  q->set_range(torch::tensor(-0.1, torch::kDouble), torch::tensor(0.1, torch::kDouble));
+  EXPECT_EQ(q->min.item<double>(), -0.1);
+  EXPECT_EQ(q->max.item<double>(), 0.1);
+}
+
 TEST(SetRange, MinAboveMaxIsStoredAsTheReferenceDoes) {
   QuantizeDequantize q({}, 8, false);
   q->set_range(1.0, -1.0);

@@ -140,7 +140,7 @@ class AffineQuantizerBase : public QuantizerBase {
   /// c10::ValueError naming this quantizer for a batch without usable values (the
   /// statistics of the earlier batches are kept).
   AffineEncoding forward_encoding(const at::Tensor& x);
-  /// The (min, max) that set_range stores for the given range on `grid` (float32, of `shape`),
+  /// The (min, max) that set_range stores for the given range on `grid` (float64, of `shape`),
   /// or c10::ValueError starting with `context` (see set_range).
   static std::pair<at::Tensor, at::Tensor> usable_range(const at::Tensor& min,
                                                         const at::Tensor& max,
