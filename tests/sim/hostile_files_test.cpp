@@ -42,6 +42,18 @@ void expect_error(F&& f, const std::string& expected) {
   }
 }
 
+/// Runs `f`, expecting an exception of exactly type E whose message starts with `prefix`.
+template <typename E, typename F>
+void expect_error_starting(F&& f, const std::string& prefix) {
+  try {
+    f();
+    ADD_FAILURE() << "no exception; expected: " << prefix;
+  } catch (const std::exception& e) {
+    EXPECT_EQ(c10::demangle(typeid(e).name()), c10::demangle_type<E>()) << qs::message_of(e);
+    EXPECT_EQ(std::string(qs::message_of(e)).rfind(prefix, 0), 0u) << qs::message_of(e);
+  }
+}
+
 /// `depth` nested arrays around nothing: `[[[...]]]`.
 std::string nested_brackets(size_t depth) {
   return std::string(depth, '[') + std::string(depth, ']');
@@ -329,4 +341,37 @@ TEST_F(HostileFiles, StateWithDeeplyNestedCodeIsRefused) {
   const auto copy = path("copy.pt");
   rewrite_archive(saved, copy, [](const std::string&, std::string&) { return true; });
   qs::load_state(*linear, copy);
+}
+
+TEST_F(HostileFiles, TruncatedFlippedOrDeeplyPickledStateIsAnError) {
+  auto linear = make_linear();
+  const auto saved = path("saved.pt");
+  qs::save_state(*linear, saved);
+  const auto before = state_of(*linear);
+  const std::string bytes = read_file(saved);
+  const auto broken = path("broken.pt");
+  const std::string prefix = "load_state: \"" + broken + "\": not a saved state: ";
+  for (const size_t keep : {size_t{10}, bytes.size() / 2, bytes.size() - 30}) {
+    write_text(broken, bytes.substr(0, keep));
+    expect_error_starting<c10::Error>([&] { qs::load_state(*linear, broken); },
+                                      prefix + "PytorchStreamReader failed reading zip archive: ");
+  }
+  std::string flipped = bytes;
+  for (size_t i = 100; i < flipped.size(); i += 37)
+    flipped[i] = static_cast<char>(flipped[i] ^ 0x55);
+  write_text(broken, flipped);
+  expect_error_starting<c10::Error>([&] { qs::load_state(*linear, broken); }, prefix);
+  // 100,000 nested lists in the pickled data: torch unpickles them without recursion.
+  constexpr size_t kDepth = 100000;
+  std::string pickle = "\x80\x02";
+  for (size_t i = 0; i < kDepth; ++i) pickle += "](";  // EMPTY_LIST, MARK
+  pickle += "]" + std::string(kDepth, 'e') + ".";      // APPENDS each, STOP
+  for (const char* record : {"data.pkl", "constants.pkl"}) {
+    rewrite_archive(saved, broken, [&](const std::string& name, std::string& content) {
+      if (name == record) content = pickle;
+      return true;
+    });
+    expect_error_starting<c10::Error>([&] { qs::load_state(*linear, broken); }, prefix);
+  }
+  expect_same_state(before, *linear);
 }
