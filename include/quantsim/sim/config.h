@@ -20,7 +20,8 @@ namespace quantsim {
 struct ParamConfig {
   c10::optional<bool> is_quantized;
   c10::optional<bool> is_symmetric;
-  /// A fixed range `{min, max}`: set once, frozen (docs/simulation.md §3).
+  /// A fixed range `{min, max}`: set once, frozen (docs/simulation.md §3). Both finite float32
+  /// values with min <= 0 <= max and min < max in float32.
   c10::optional<std::pair<double, double>> encoding_constraints;
 };
 
@@ -69,7 +70,9 @@ struct QuantsimConfig {
 
   /// Parses a configuration; `source` names it in error messages.
   static QuantsimConfig parse(const nlohmann::json& config, const std::string& source = "config");
-  /// Reads and parses a file; malformed JSON is an error naming the file.
+  /// Reads and parses a file. c10::Error naming the file when it cannot be read (missing, a
+  /// directory); c10::ValueError naming the file, the position and the key path for malformed
+  /// JSON, a number beyond double (`1e999`) or nesting deeper than 100 levels.
   static QuantsimConfig from_file(const std::string& path);
   /// quantsim's default: weights symmetric per-channel, activations asymmetric per-tensor, biases
   /// and batch-norm parameters unquantized (runtimes fold batch norm into the preceding conv),

@@ -119,15 +119,19 @@ struct LoadOptions {
 /// as "min"), c10::Error for unknown names and empty slots, as the reference's RuntimeError; the
 /// message starts with "load_encodings: ". Then each quantizer's range, grid and symmetry are set
 /// from its entry (file scale/offset are ignored, docs/quantization.md §9.4); quantizers with
-/// allow_overwrite(false) are skipped. When it fails, nothing has changed.
+/// allow_overwrite(false) are skipped. When it fails, nothing has changed. A document nested
+/// deeper than 100 levels is a c10::ValueError before anything else (copying or printing it
+/// would recurse once per level).
 ///     quantsim::load_encodings(*model, nlohmann::json::parse(text),
 ///                              quantsim::LoadOptions().partial(false));
 void load_encodings(torch::nn::Module& model, const nlohmann::json& torch_encodings,
                     const LoadOptions& options = {});
 
 /// The same from a file (a `_torch.encodings` file, or a `.json` with the same two entries);
-/// c10::Error when it cannot be read, c10::ValueError naming the file and nlohmann's position for
-/// malformed JSON; other errors keep their kind, their message prefixed with the path.
+/// c10::Error when it cannot be read (missing, a directory); c10::ValueError naming the file,
+/// nlohmann's position and the key path (`param_encodings["fc.weight"][0]["min"]`) for malformed
+/// JSON, a number beyond double (`1e999`) or nesting deeper than 100 levels; other errors keep
+/// their kind, their message prefixed with the path.
 void load_encodings(torch::nn::Module& model, const std::string& path,
                     const LoadOptions& options = {});
 /// `load_encodings(*model, "net_torch.encodings")`: a string literal is a path (it converts to
@@ -140,6 +144,9 @@ inline void load_encodings(torch::nn::Module& model, const char* path,
 /// Saves the whole simulation state, atomically: torch::save of `model` (parameters, buffers,
 /// quantizer ranges and initialization flags, see QuantizerBase::save).
 ///
+/// Written with write_file_atomically: on a full disk or a failing write, c10::Error naming
+/// `path` and the system's reason, the previous file unchanged and no temporary left.
+///
 /// The quantizers' configuration (grid, symmetry, slots) is not part of the state: load_state
 /// expects a model built the same way.
 ///     quantsim::save_state(*model, "sim.pt");
@@ -150,7 +157,9 @@ void save_state(const torch::nn::Module& model, const std::string& path);
 /// The file is checked against the model first: every parameter, buffer, quantizer and
 /// submodule must be present with the same shape and dtype, and the file may hold nothing else.
 /// c10::Error naming the path and the first mismatching key (`conv1.weight`), or the reason the
-/// file cannot be read; the model is then unchanged (should loading itself still
+/// file cannot be read (a directory, not a zip archive, torch's message when its TorchScript
+/// code does not compile, code nesting brackets deeper than 100 levels, which torch's recursive
+/// parser would overflow the stack on); the model is then unchanged (should loading itself still
 /// fail, the state taken before it is restored).
 void load_state(torch::nn::Module& model, const std::string& path);
 
