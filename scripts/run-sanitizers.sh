@@ -3,7 +3,8 @@
 # 1. ThreadSanitizer (GCC): the library and the concurrency tests, instrumented, on one intra-op
 #    thread;
 # 2. AddressSanitizer + UndefinedBehaviorSanitizer (clang, with libFuzzer's coverage): the
-#    library, a subset of the tests (kernels, analyzers, quantizers, simulation I/O, errors), and
+#    library, a subset of the tests (kernels, analyzers, quantizers, simulation I/O, errors, bad
+#    values and hostile files), and
 #    the libFuzzer targets of fuzz/, each run for QUANTSIM_FUZZ_SECONDS (default 30) on its
 #    checked-in corpus fuzz/corpus/<name>.
 # Any sanitizer report, failing test or fuzzer crash fails the script. libtorch is Debian's,
@@ -26,6 +27,7 @@ asan_tests=(
   analyzers_min_max_test analyzers_histogram_test analyzers_percentile_test analyzers_sqnr_test
   affine_quantizer_test affine_grid_test floating_quantizer_test
   sim_config_test sim_encodings_io_test sim_quantsim_model_test errors_test
+  affine_bad_values_test sim_hostile_files_test
 )
 fuzzers=(config encodings state idx)
 
@@ -78,9 +80,11 @@ fuzz() {
   mkdir -p "$work/$name"
   local dict=()
   case $name in config | encodings) dict=(-dict=fuzz/json.dict) ;; esac
+  local lsan=$LSAN_OPTIONS
+  if [ "$name" = state ]; then lsan="suppressions=$supp/lsan_state_fuzzer.supp"; fi
   # New inputs go to $work/$name; the checked-in corpus is only read. Crashes are written to
   # $work/crash-<name>-*, printed below.
-  "$asan_build/fuzz/${name}_fuzzer" "$work/$name" "fuzz/corpus/$name" \
+  LSAN_OPTIONS=$lsan "$asan_build/fuzz/${name}_fuzzer" "$work/$name" "fuzz/corpus/$name" \
     -max_total_time="$fuzz_seconds" -timeout=20 -rss_limit_mb=3072 -malloc_limit_mb=3072 \
     -print_final_stats=1 -artifact_prefix="$work/crash-$name-" "${dict[@]}" >"$work/$name.log" 2>&1
 }
@@ -104,7 +108,7 @@ for pair in "config encodings" "state idx"; do
       for crash in "$work"/crash-"$name"-*; do
         [ -e "$crash" ] || continue
         echo "-- the input ($(basename "$crash"), base64):"
-        head -c 4096 "$crash" | base64
+        head -c 65536 "$crash" | base64
       done
     fi
     i=$((i + 1))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian bookworm machine, builds quantsim with its tests, checks formatting and
 # that the generated files are what tools/module_table.py generates, runs the whole test suite
-# with ctest, then the main job in its short mode (`quantsim demo --quick`).
+# with ctest, then the main job in its short mode (`quantsim demo --quick`), then the sanitizer
+# and fuzzing jobs (scripts/run-sanitizers.sh).
 # Usage: scripts/run-tests.sh [build-dir]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,3 +37,8 @@ for file in report.json report.html w8a8.encodings w8a8_torch.encodings w4a8.enc
   w4a8_torch.encodings; do
   test -s "$demo_out/$file" || { echo "demo did not write $file" >&2; exit 1; }
 done
+
+# ThreadSanitizer on the concurrency tests, AddressSanitizer + UndefinedBehaviorSanitizer on a
+# subset of the tests, and each libFuzzer target for 30 s, in "$build-tsan" and "$build-asan".
+echo "== sanitizers and fuzzers (scripts/run-sanitizers.sh)"
+bash scripts/run-sanitizers.sh "$build"

@@ -432,6 +432,99 @@ std::string first_mismatch(torch::serialize::InputArchive& expected,
 /// Deepest bracket nesting accepted in the TorchScript code of a state archive.
 constexpr int kMaxCodeNesting = 100;
 
+bool is_identifier(const std::string& s) {
+  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+/// `a.b.c`, each part an identifier.
+bool is_dotted_name(const std::string& s) {
+  size_t begin = 0;
+  while (true) {
+    const size_t dot = s.find('.', begin);
+    if (!is_identifier(
+            s.substr(begin, dot == std::string::npos ? std::string::npos : dot - begin))) {
+      return false;
+    }
+    if (dot == std::string::npos) return true;
+    begin = dot + 1;
+  }
+}
+
+/// A type annotation: `Tensor`, `__torch__.m.Module`, `Optional[Tensor]`, `List[int]`.
+bool is_type_expression(const std::string& s) {
+  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '[' ||
+           c == ']' || c == ',' || c == ' ';
+  });
+}
+
+/// `[]` or `["a", "b", ]`.
+bool is_string_list(const std::string& s) {
+  if (s.size() < 2 || s.front() != '[' || s.back() != ']') return false;
+  size_t i = 1;
+  while (i < s.size() - 1) {
+    if (s[i] != '"') return false;
+    const size_t close = s.find('"', i + 1);
+    if (close == std::string::npos || s.compare(close, 3, "\", ") != 0) return false;
+    i = close + 3;
+  }
+  return i == s.size() - 1;
+}
+
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+/// One line of the class declarations torch::save writes for a torch::nn::Module (save_state's
+/// only code): `class Module(Module):`, then indented `__parameters__ = [...]`,
+/// `__buffers__ = [...]`, `__annotations__ = []`, `__annotations__["0"] = __torch__.m.Module` and
+/// `name : Type`.
+bool is_saved_declaration(const std::string& line) {
+  if (line.empty()) return true;
+  if (starts_with(line, "class ")) {
+    const size_t open = line.find('(');
+    return open != std::string::npos && line.size() > open + 3 &&
+           line.compare(line.size() - 2, 2, "):") == 0 && is_identifier(line.substr(6, open - 6)) &&
+           is_dotted_name(line.substr(open + 1, line.size() - open - 3));
+  }
+  if (!starts_with(line, "  ")) return false;
+  const std::string body = line.substr(2);
+  for (const char* list : {"__parameters__ = ", "__buffers__ = ", "__annotations__ = "}) {
+    if (starts_with(body, list)) return is_string_list(body.substr(std::strlen(list)));
+  }
+  if (starts_with(body, "__annotations__[\"")) {
+    const size_t close = body.find("\"] = ");
+    return close != std::string::npos && is_dotted_name(body.substr(close + 5));
+  }
+  const size_t colon = body.find(" : ");
+  return colon != std::string::npos && is_identifier(body.substr(0, colon)) &&
+         is_type_expression(body.substr(colon + 3));
+}
+
+/// Refuses a `code/*.py` record of a state archive holding anything but the declarations
+/// save_state writes: torch's TorchScript importer (libtorch 1.13) reads a class attribute it
+/// does not know (`__parimeters__ = ["min", "max", ]`, one changed byte, found by
+/// fuzz/state_fuzzer) through a bad pointer and crashes the process.
+void check_code_declarations(const std::string& record, const char* text, size_t size,
+                             const std::string& where) {
+  size_t begin = 0;
+  int line_number = 1;
+  while (begin < size) {
+    const char* end = static_cast<const char*>(std::memchr(text + begin, '\n', size - begin));
+    const size_t length = end == nullptr ? size - begin : static_cast<size_t>(end - text) - begin;
+    const std::string line(text + begin, length);
+    TORCH_CHECK(is_saved_declaration(line), where, "not a saved state: its code ", quoted(record),
+                " line ", line_number,
+                " is not a declaration save_state writes: ", quoted(line.substr(0, 80)));
+    begin += length + 1;
+    ++line_number;
+  }
+}
+
 /// Refuses an archive whose TorchScript code (`code/*.py`, compiled by torch::jit::load) nests
 /// brackets deeper than kMaxCodeNesting: torch's parser recurses once per level and overflows
 /// the stack on a crafted file. save_state writes class declarations nesting 1 or 2 deep.
@@ -463,6 +556,7 @@ void check_code_nesting(const std::string& path, const std::string& where) {
         --depth;
       }
     }
+    check_code_declarations(record, text, size, where);
   }
 }
 
