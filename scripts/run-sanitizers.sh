@@ -27,7 +27,7 @@ asan_tests=(
   analyzers_min_max_test analyzers_histogram_test analyzers_percentile_test analyzers_sqnr_test
   affine_quantizer_test affine_grid_test floating_quantizer_test
   sim_config_test sim_encodings_io_test sim_quantsim_model_test errors_test
-  affine_bad_values_test sim_hostile_files_test
+  affine_bad_values_test sim_hostile_files_test sim_fuzz_regressions_test
 )
 fuzzers=(config encodings state idx)
 
