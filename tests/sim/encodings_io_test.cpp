@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
+#include "testing/files.h"
 #include "testing/tensors.h"
 #include "testing/tolerance.h"
 
@@ -193,17 +194,8 @@ void expect_same_state(const ModelState& before, const ModelState& after) {
 
 // ---- files --------------------------------------------------------------------------------------
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-}
+using qs::testing::read_file;
+using qs::testing::write_text;
 
 std::set<std::string> listing(const fs::path& dir) {
   std::set<std::string> names;

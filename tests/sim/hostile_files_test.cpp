@@ -13,6 +13,7 @@
 #include <caffe2/serialize/inline_container.h>
 #include <gtest/gtest.h>
 
+#include "testing/files.h"
 #include "testing/tolerance.h"
 
 #include <cmath>
@@ -81,16 +82,8 @@ std::string elided_path(const std::string& prefix, size_t prefix_levels, size_t 
   return path;
 }
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
+using qs::testing::read_file;
+using qs::testing::write_text;
 
 /// A Linear with 8-bit quantizers on its input, output and weight, all set.
 qs::nn::QuantizedLinear make_linear() {
