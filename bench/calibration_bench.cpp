@@ -7,6 +7,7 @@
 
 #include <quantsim/quantsim.h>
 
+#include "calibration_data.h"
 #include "run_times.h"
 
 #include <benchmark/benchmark.h>
@@ -21,16 +22,9 @@ namespace qs = quantsim;
 
 namespace {
 
-constexpr int64_t kBatches = 8, kChannels = 256, kPerChannel = 4 * 1024 * 1024 / kChannels;
-
-const std::vector<at::Tensor>& batches() {
-  static const std::vector<at::Tensor> data = [] {
-    std::vector<at::Tensor> b;
-    for (int64_t i = 0; i < kBatches; ++i) b.push_back(torch::randn({kChannels, kPerChannel}));
-    return b;
-  }();
-  return data;
-}
+using quantsim::bench::kBatches;
+using quantsim::bench::kChannels;
+const std::vector<at::Tensor>& batches() { return quantsim::bench::calibration_batches(); }
 
 void use_threads(benchmark::State& state) { at::set_num_threads(static_cast<int>(state.range(0))); }
 

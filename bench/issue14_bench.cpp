@@ -35,6 +35,7 @@
 
 #include "../apps/quantsim/net.h"
 #include "bench_main.h"
+#include "calibration_data.h"
 
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
@@ -213,16 +214,9 @@ void BM_NetTrain(benchmark::State& state, Kind kind, int64_t batch) {
 
 // --- Calibration statistics, 8 x 4M floats ------------------------------------------------------
 
-constexpr int64_t kBatches = 8, kChannels = 256, kPerChannel = 4 * 1024 * 1024 / kChannels;
-
-const std::vector<at::Tensor>& batches() {
-  static const std::vector<at::Tensor> data = [] {
-    std::vector<at::Tensor> b;
-    for (int64_t i = 0; i < kBatches; ++i) b.push_back(torch::randn({kChannels, kPerChannel}));
-    return b;
-  }();
-  return data;
-}
+using quantsim::bench::kBatches;
+using quantsim::bench::kChannels;
+const std::vector<at::Tensor>& batches() { return quantsim::bench::calibration_batches(); }
 
 std::shared_ptr<qs::EncodingAnalyzer> make_analyzer(const std::string& kind,
                                                     std::vector<int64_t> shape) {
