@@ -35,7 +35,8 @@ constexpr int64_t kQdq21Opset = 21;
 void check_model(const ::onnx::ModelProto& model, const std::string& what);
 
 /// Checks `model` (check_model) and writes it to `path` atomically (write_file_atomically): a
-/// failing check or write leaves no file, and any earlier file at `path` intact. Errors name `path`.
+/// failing check or write leaves no file, and any earlier file at `path` intact. Errors name
+/// `path`.
 void write_model(const ::onnx::ModelProto& model, const std::string& path);
 
 }  // namespace quantsim::onnx_export
