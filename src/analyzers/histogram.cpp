@@ -50,11 +50,29 @@ at::Tensor HistogramObserver::bin_edges(const at::Tensor& mn, const at::Tensor& 
   return edges;
 }
 
+// The range on which histogram_fused bins a batch for the union range [umin, umax] with edges
+// `edges`: (umin, umax) in float32; a still-degenerate range uses its padded edges (histc cannot
+// bin on [c, c]).
+std::pair<at::Tensor, at::Tensor> HistogramObserver::binning_range(const at::Tensor& umin,
+                                                                   const at::Tensor& umax,
+                                                                   const at::Tensor& edges) const {
+  const auto lo32 = umin.to(at::kFloat), hi32 = umax.to(at::kFloat);
+  const auto spread = lo32 < hi32;
+  return {at::where(spread, lo32, edges.select(1, 0)).reshape(shape_),
+          at::where(spread, hi32, edges.select(1, num_bins_)).reshape(shape_)};
+}
+
 std::shared_ptr<HistogramStatistics> HistogramObserver::collect_range(const at::Tensor& x) const {
   const auto xd = x.detach();
-  auto mm = kernels::min_max_fused(xd, shape_);  // also validates the shape
+  const auto mm = kernels::min_max_fused(xd, shape_);  // also validates the shape
+  return range_statistics(xd, mm.finite_min, mm.finite_max, mm.nan_count);
+}
+
+std::shared_ptr<HistogramStatistics> HistogramObserver::range_statistics(
+    const at::Tensor& xd, const at::Tensor& finite_min, const at::Tensor& finite_max,
+    int64_t nan_count) const {
   // finite_min is +inf for a slice without any finite value.
-  const auto empty = at::isinf(mm.finite_min).reshape({-1});
+  const auto empty = at::isinf(finite_min).reshape({-1});
   if (xd.numel() == 0 || empty.any().item<bool>()) {
     const int64_t first = xd.numel() == 0 ? 0 : empty.nonzero()[0][0].item<int64_t>();
     TORCH_CHECK_VALUE(false,
@@ -65,10 +83,10 @@ std::shared_ptr<HistogramStatistics> HistogramObserver::collect_range(const at::
   auto stats = std::make_shared<HistogramStatistics>();
   // float32 for float16/bfloat16 data: the range arithmetic below (the ±0.5 padding, the union
   // of ranges) then rounds as it does for the same values in float32.
-  stats->min = EncodingAnalyzer::widened(mm.finite_min).reshape(shape_);
-  stats->max = EncodingAnalyzer::widened(mm.finite_max).reshape(shape_);
+  stats->min = EncodingAnalyzer::widened(finite_min).reshape(shape_);
+  stats->max = EncodingAnalyzer::widened(finite_max).reshape(shape_);
   stats->bin_edges = bin_edges(stats->min.reshape({-1}), stats->max.reshape({-1}));
-  stats->nan_count = mm.nan_count;
+  stats->nan_count = nan_count;
   return stats;
 }
 
@@ -89,6 +107,34 @@ std::shared_ptr<HistogramStatistics> HistogramObserver::collect_stats(const at::
 
 void HistogramObserver::merge_stats(std::shared_ptr<const HistogramStatistics> batch,
                                     const at::Tensor& x) {
+  merge(std::move(batch), x, at::Tensor());
+}
+
+std::shared_ptr<HistogramStatistics> HistogramObserver::collect_range_and_merge(
+    const at::Tensor& x) {
+  const auto xd = x.detach();
+  const auto dtype = xd.scalar_type();
+  const bool binned_as_is = dtype == at::kFloat || dtype == at::kHalf || dtype == at::kBFloat16;
+  if (!stats_ || !binned_as_is) {
+    // float64 statistics are float64, but the reference bins x.to(float): two passes.
+    auto batch = collect_range(xd);
+    merge(batch, xd, at::Tensor());
+    return batch;
+  }
+  // One pass: the batch's range, and its histogram on the accumulated range, which is the one
+  // merge() needs wherever the union range did not grow. min/max of float16/bfloat16 values
+  // and of the same values in float32 are equal.
+  const auto& cur = *stats_;
+  const auto [lo, hi] = binning_range(cur.min.reshape({-1}), cur.max.reshape({-1}), cur.bin_edges);
+  auto fused = kernels::min_max_histogram_fused(as_float(xd), shape_, lo, hi, num_bins_);
+  auto batch =
+      range_statistics(xd, fused.stats.finite_min, fused.stats.finite_max, fused.stats.nan_count);
+  merge(batch, xd, fused.histogram);
+  return batch;
+}
+
+void HistogramObserver::merge(std::shared_ptr<const HistogramStatistics> batch, const at::Tensor& x,
+                              const at::Tensor& on_current_range) {
   TORCH_CHECK(batch != nullptr, "merge_stats: no statistics given");
   if (!stats_) {
     stats_ = std::move(batch);
@@ -105,15 +151,25 @@ void HistogramObserver::merge_stats(std::shared_ptr<const HistogramStatistics> b
   merged->bin_edges = bin_edges(umin, umax);
   // The reference bins the new data with histc(x, B, umin, umax) and adds the ±inf counts to the
   // end bins; no finite value lies outside [umin, umax], so the kernel's out-of-range rule does
-  // exactly that. A still-degenerate range uses its padded edges (histc cannot bin on [c, c]).
-  const auto lo32 = umin.to(at::kFloat), hi32 = umax.to(at::kFloat);
-  const auto spread = lo32 < hi32;
-  const auto lo = at::where(spread, lo32, merged->bin_edges.select(1, 0));
-  const auto hi = at::where(spread, hi32, merged->bin_edges.select(1, B));
+  // exactly that.
+  const auto [lo, hi] = binning_range(umin, umax, merged->bin_edges);
+  at::Tensor binned;
+  if (!on_current_range.defined()) {
+    binned = kernels::histogram_fused(as_float(x), shape_, lo, hi, B);
+  } else {
+    // x was binned on the accumulated range: right where the range did not grow (the same
+    // float32 range to the value, so the same bins). Only the slices whose range grew are
+    // binned again, on the union range.
+    const auto grown = (umin != cmin) | (umax != cmax);
+    binned = on_current_range;
+    if (grown.any().item<bool>()) {
+      const auto again = kernels::histogram_fused(as_float(x), shape_, lo, hi, B, grown);
+      binned = at::where(grown.unsqueeze(1), again, on_current_range);
+    }
+  }
   // The old counts, re-binned onto the union range where it grew, are added in one pass.
-  merged->histogram = kernels::merge_histograms_fused(
-      kernels::histogram_fused(as_float(x), shape_, lo.reshape(shape_), hi.reshape(shape_), B),
-      cur.histogram, cmin, cmax, umin, umax);
+  merged->histogram =
+      kernels::merge_histograms_fused(binned, cur.histogram, cmin, cmax, umin, umax);
   merged->nan_count = cur.nan_count + batch->nan_count;
   stats_ = std::move(merged);
 }
@@ -126,9 +182,14 @@ std::shared_ptr<const Statistics> HistogramEncodingAnalyzer::update_stats(const 
   // The first batch becomes the accumulated statistics and needs its histogram; later batches
   // merge from their range alone, so their own histogram is deferred until asked for.
   const bool first = observer_.stats() == nullptr;
-  auto batch = first ? observer_.collect_stats(x) : observer_.collect_range(x);
-  observer_.merge_stats(batch, x);
-  if (!first) batch->deferred_input = x.detach();
+  std::shared_ptr<HistogramStatistics> batch;
+  if (first) {
+    batch = observer_.collect_stats(x);
+    observer_.merge_stats(batch, x);
+  } else {
+    batch = observer_.collect_range_and_merge(x);
+    batch->deferred_input = x.detach();
+  }
   nan_count_ += batch->nan_count;
   return batch;
 }

@@ -34,10 +34,27 @@ MinMaxStats min_max_reference(const at::Tensor& x, at::IntArrayRef param_sizes);
 /// the right edge into the last bin: torch.histc's CPU arithmetic. Values below lo[p] (-inf
 /// included) count in bin 0, values above hi[p] (+inf included) in the last bin; NaN is skipped.
 /// `lo`, `hi`: tensors of `param_sizes` in x's dtype with lo < hi elementwise.
+///
+/// `active` (fused kernel only; undefined: every parameter): P booleans, the parameters to count;
+/// the rows of the others stay 0 and their elements are not binned (re-binning only the
+/// histograms whose range grew, docs/quantization.md §8.3).
 at::Tensor histogram_fused(const at::Tensor& x, at::IntArrayRef param_sizes, const at::Tensor& lo,
-                           const at::Tensor& hi, int64_t num_bins);
+                           const at::Tensor& hi, int64_t num_bins, const at::Tensor& active = {});
 at::Tensor histogram_reference(const at::Tensor& x, at::IntArrayRef param_sizes,
                                const at::Tensor& lo, const at::Tensor& hi, int64_t num_bins);
+
+/// min_max_fused(x, param_sizes) and histogram_fused(x, param_sizes, lo, hi, num_bins) in one
+/// pass over memory, each equal to what its own kernel returns (the extremes up to the sign of a
+/// zero extreme, which depends on the visiting order). The histogram observer bins a batch on the
+/// accumulated range while it learns the batch's range: where the range did not grow, that
+/// histogram is the one needed. References: min_max_reference and histogram_reference.
+struct MinMaxHistogram {
+  MinMaxStats stats;
+  at::Tensor histogram;  ///< (P, num_bins) float64
+};
+MinMaxHistogram min_max_histogram_fused(const at::Tensor& x, at::IntArrayRef param_sizes,
+                                        const at::Tensor& lo, const at::Tensor& hi,
+                                        int64_t num_bins);
 
 /// The merge of docs/quantization.md eq. (S4): the accumulated histograms `hist` ((H, B) float64,
 /// row h on [cmin[h], cmax[h]]) re-binned onto the union ranges [umin[h], umax[h]] and added to

@@ -138,48 +138,81 @@ __attribute__((always_inline)) inline int32_t run_bin(T v, T lo, T hi, T width, 
   return static_cast<int32_t>(p);
 }
 
-template <typename T>
+// Requests the cache lines of [p, p + bytes) ahead of use. The binning loops read x in tiles
+// separated by the scatter of their counts, which issues no loads of x: without this the hardware
+// prefetcher stops at each tile's end and the next tile starts with misses to memory (the index
+// loop then waits on its loads half of the time). Address arithmetic in integers: the lines past
+// the end of x may be requested too, which never faults.
+__attribute__((always_inline)) inline void prefetch_line(const void* base, int64_t byte_offset) {
+  __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<uintptr_t>(base) +
+                                                   static_cast<uintptr_t>(byte_offset)));
+}
+
+// Counts of the elements [begin, end) of x into counts[p * bins + bin] (bin_of on [lo[p], hi[p]]).
+// `active` (null: all): the parameters to count; the others' elements are skipped. kExtremes:
+// also the extremes of every element (active or not) into acc[p] and the NaN count into *nans,
+// as min_max_range<T, true>, in the same pass over memory.
+template <typename T, bool kExtremes>
 QS_VECTORIZE void histogram_range(const BroadcastLayout& layout, const T* x, const T* lo,
-                                  const T* hi, int64_t bins, int64_t* counts, int64_t begin,
-                                  int64_t end) {
+                                  const T* hi, const uint8_t* active, int64_t bins, int64_t* counts,
+                                  Extremes<T>* acc, int64_t* nans, int64_t begin, int64_t end) {
   constexpr int64_t kTile = 1024;
-  constexpr int kSubs =
-      4;  // interleaved sub-histograms: repeated bins do not serialise on one counter
+  // Interleaved sub-histograms: a bin hit twice in a row does not serialise on one counter
+  // (store-to-load forwarding), which costs ~3x per element on a single counter.
+  constexpr int kSubs = 4;
+  constexpr int64_t kLine = 64;  // bytes
   alignas(64) int32_t index[kTile];
   std::vector<uint32_t> sub;
+  int64_t nan_count = 0;
   for (RowCursor row(layout, begin, end); !row.done(); row.next()) {
     const T* xr = x + row.offset();
     const int64_t len = row.length(), poff = row.param_offset(), ps = row.param_stride();
     if (ps != 0) {
       for (int64_t i = 0; i < len; ++i) {
         const T v = xr[i];
-        if (v != v) continue;  // NaN
         const int64_t p = poff + i * ps;
+        if (kExtremes) {
+          acc[p].template add<true>(v);
+          nan_count += v != v;
+        }
+        if (v != v || (active != nullptr && active[p] == 0)) continue;
         ++counts[p * bins + bin_of(v, lo[p], hi[p], bins)];
       }
+      continue;
+    }
+    if (active != nullptr && active[poff] == 0) {
+      if (kExtremes) reduce_run<true>(xr, len, acc[poff], nan_count);
       continue;
     }
     const T l = lo[poff], h = hi[poff], width = h - l, fbins = static_cast<T>(bins);
     int64_t* row_counts = counts + poff * bins;
     const int64_t stride = bins + 1;  // slot `bins` collects NaN
-    // Sub-histograms pay off on long runs (zeroing and folding them costs 2 x kSubs x bins);
-    // uint32 counts are flushed before they could wrap.
-    const bool use_subs = len >= 4 * kSubs * bins;
-    for (int64_t t0 = 0; t0 < len; t0 += kTile) {
-      if (use_subs && (t0 % (int64_t{1} << 30)) == 0) {
-        for (int k = 0; k < kSubs && !sub.empty(); ++k) {
-          for (int64_t b = 0; b < bins; ++b) row_counts[b] += sub[k * stride + b];
-        }
-        sub.assign(kSubs * stride, 0);
+    // Sub-histograms pay off from a few elements per bin (zeroing and folding them costs
+    // 2 x kSubs x bins); uint32 counts are folded before they could wrap.
+    const bool use_subs = len >= kSubs * bins;
+    if (use_subs && sub.empty()) sub.assign(kSubs * stride, 0);
+    auto fold = [&] {
+      for (int k = 0; k < kSubs; ++k) {
+        for (int64_t b = 0; b < bins; ++b) row_counts[b] += sub[k * stride + b];
       }
+      std::fill(sub.begin(), sub.end(), 0u);
+    };
+    for (int64_t t0 = 0; t0 < len; t0 += kTile) {
+      if (use_subs && t0 > 0 && (t0 % (int64_t{1} << 30)) == 0) fold();
       const int64_t n = std::min(kTile, len - t0);
-      for (int64_t i = 0; i < n; ++i) index[i] = run_bin(xr[t0 + i], l, h, width, fbins);
+      const T* xt = xr + t0;
+      if (kExtremes) reduce_run<true>(xt, n, acc[poff], nan_count);
+      for (int64_t i = 0; i < n; ++i) index[i] = run_bin(xt[i], l, h, width, fbins);
+      // The next tile (or the next row's first tile), one line per line's worth counted.
+      constexpr int64_t kPerLine = kLine / static_cast<int64_t>(sizeof(T));
+      const int64_t ahead = kTile * static_cast<int64_t>(sizeof(T));
       if (use_subs) {
         static_assert(kSubs == 4, "the unrolled loop below assumes four sub-histograms");
         uint32_t* s0 = sub.data();
         uint32_t *s1 = s0 + stride, *s2 = s1 + stride, *s3 = s2 + stride;
         int64_t i = 0;
         for (; i + 4 <= n; i += 4) {
+          if (i % kPerLine == 0) prefetch_line(xt, ahead + i * static_cast<int64_t>(sizeof(T)));
           ++s0[index[i]];
           ++s1[index[i + 1]];
           ++s2[index[i + 2]];
@@ -188,17 +221,14 @@ QS_VECTORIZE void histogram_range(const BroadcastLayout& layout, const T* x, con
         for (; i < n; ++i) ++s0[index[i]];
       } else {
         for (int64_t i = 0; i < n; ++i) {
+          if (i % kPerLine == 0) prefetch_line(xt, ahead + i * static_cast<int64_t>(sizeof(T)));
           if (index[i] < bins) ++row_counts[index[i]];
         }
       }
     }
-    if (use_subs) {
-      for (int k = 0; k < kSubs; ++k) {
-        for (int64_t b = 0; b < bins; ++b) row_counts[b] += sub[k * stride + b];
-      }
-      sub.clear();
-    }
+    if (use_subs) fold();
   }
+  if (kExtremes) *nans += nan_count;
 }
 
 // ---- Histogram merge (docs/quantization.md eq. (S4)) --------------------------------------------
@@ -249,6 +279,10 @@ QS_VECTORIZE void merge_rows(double* add, const double* hist, const T* cmin, con
 
 // ---- SQNR candidate noise (docs/quantization.md eq. (S7)) ---------------------------------------
 
+constexpr float kSqnrInf = std::numeric_limits<float>::infinity();
+// 2^24: float32 holds every integer level below it, so the per-level walk can step by 1.
+constexpr float kSqnrExactLevels = 16777216.0f;
+
 // The reference's float32 level of a bin mid-point: round_half_even(mid / delta - offset).
 __attribute__((always_inline)) inline float sqnr_level(float mid, float delta, float offset) {
   return std::nearbyint(mid / delta - offset);
@@ -259,7 +293,7 @@ __attribute__((always_inline)) inline float sqnr_level(float mid, float delta, f
 // counts x (mid - center) and of counts x (mid - center)^2. Centering on the weighted mean keeps
 // the cancellation in H a^2 - 2 a S1 + S2 small.
 struct SqnrHistogram {
-  std::vector<float> mid;
+  std::vector<float> mid, weight;            // per bin: float32 mid-point and count
   std::vector<double> count, first, second;  // B + 1 prefix sums each
   double base = 0, width = 0, center = 0;
   int64_t bins = 0;
@@ -267,6 +301,7 @@ struct SqnrHistogram {
   void prepare(const float* hist, const float* edges, int64_t num_bins) {
     bins = num_bins;
     mid.resize(bins);
+    weight.assign(hist, hist + bins);
     count.assign(bins + 1, 0.0);
     first.assign(bins + 1, 0.0);
     second.assign(bins + 1, 0.0);
@@ -321,21 +356,63 @@ struct SqnrHistogram {
 
   __attribute__((always_inline)) double noise(float delta, float offset, int64_t num_steps,
                                               double gamma) const {
+    // n as the reference compares it: float32 (2^32 - 1 rounds to 2^32).
     const float n = static_cast<float>(num_steps);
     // The reference's dequantized level (clamp(q) + o) * delta, in float32.
     auto level_value = [&](float q) { return static_cast<double>((q + offset) * delta) - center; };
-    // Clipped bins (q < 0, q > n), exactly as the reference classifies them.
+    // Clipped bins (q < 0, q > n), exactly as the reference classifies them. "q > n" is
+    // "q >= the next float32 after n": n + 1 would round back to n from 2^24 on.
     const int64_t lo = boundary(0.0f, delta, offset, 0, bins);
-    const int64_t hi = boundary(n + 1.0f, delta, offset, lo, bins);
+    const int64_t hi = boundary(std::nextafter(n, kSqnrInf), delta, offset, lo, bins);
     double clipped = 0;
     if (lo > 0) clipped += segment(level_value(0.0f), 0, lo);
     if (hi < bins) clipped += segment(level_value(n), hi, bins);
     if (lo == hi) return gamma * clipped;
+    const float q_lo = sqnr_level(mid[lo], delta, offset);
+    const float q_hi = sqnr_level(mid[hi - 1], delta, offset);
+    // More levels than bins (wide grids: 16 bits and up with the default 2048 bins), or levels
+    // beyond float32's exact integers: per bin, O(bins), so that the cost never grows with the
+    // bitwidth (docs/quantization.md §8.5).
+    if (q_hi - q_lo > static_cast<float>(hi - lo) || !(q_hi < kSqnrExactLevels)) {
+      return gamma * clipped + interior_per_bin(delta, offset, lo, hi);
+    }
+    return gamma * clipped + interior_per_level(delta, offset, lo, hi, q_lo, q_hi);
+  }
+
+  // Interior noise of bins [lo, hi) bin by bin: sum_j count_j ((q_j + o) delta - mid_j)^2 with
+  // the reference's float32 level q_j and dequantized value, the difference and the sum in
+  // float64 (eight partial sums in a fixed order: deterministic, and vectorisable).
+  __attribute__((always_inline)) double interior_per_bin(float delta, float offset, int64_t lo,
+                                                         int64_t hi) const {
+    constexpr int kLanes = 8;
+    double partial[kLanes] = {};
+    const float* m = mid.data();
+    const float* h = weight.data();
+    int64_t j = lo;
+    for (; j + kLanes <= hi; j += kLanes) {
+      for (int l = 0; l < kLanes; ++l) {
+        const float value = (sqnr_level(m[j + l], delta, offset) + offset) * delta;
+        const double d = static_cast<double>(value) - static_cast<double>(m[j + l]);
+        partial[l] += static_cast<double>(h[j + l]) * (d * d);
+      }
+    }
+    for (int l = 0; j < hi; ++j, ++l) {
+      const float value = (sqnr_level(m[j], delta, offset) + offset) * delta;
+      const double d = static_cast<double>(value) - static_cast<double>(m[j]);
+      partial[l] += static_cast<double>(h[j]) * (d * d);
+    }
+    return ((partial[0] + partial[1]) + (partial[2] + partial[3])) +
+           ((partial[4] + partial[5]) + (partial[6] + partial[7]));
+  }
+
+  // Interior noise of bins [lo, hi) level by level, O(levels): the closed-form segments.
+  __attribute__((always_inline)) double interior_per_level(float delta, float offset, int64_t lo,
+                                                           int64_t hi, float q_lo,
+                                                           float q_hi) const {
+    auto level_value = [&](float q) { return static_cast<double>((q + offset) * delta) - center; };
     // Interior bins, one segment per level k in [q_lo, q_hi]. With F(a, j) = a^2 H[j] - 2 a S1[j]
     // the sum of the segments telescopes to F(a_hi, hi) - F(a_lo, lo) + (S2[hi] - S2[lo]) plus,
     // at each inner boundary b_k, F(a_{k-1}, b_k) - F(a_k, b_k).
-    const float q_lo = sqnr_level(mid[lo], delta, offset);
-    const float q_hi = sqnr_level(mid[hi - 1], delta, offset);
     const double a_lo = level_value(q_lo), a_hi = level_value(q_hi);
     double interior = a_hi * a_hi * count[hi] - 2 * a_hi * first[hi] -
                       (a_lo * a_lo * count[lo] - 2 * a_lo * first[lo]) + (second[hi] - second[lo]);
@@ -356,7 +433,7 @@ struct SqnrHistogram {
     }
     for (; i <= levels; ++i) partial[0] += term(i);
     interior += (partial[0] + partial[1]) + (partial[2] + partial[3]);
-    return gamma * clipped + (interior > 0 ? interior : 0.0);
+    return interior > 0 ? interior : 0.0;
   }
 };
 
@@ -456,8 +533,13 @@ MinMaxStats min_max_fused(const at::Tensor& input, at::IntArrayRef param_sizes) 
   return out;
 }
 
-at::Tensor histogram_fused(const at::Tensor& input, at::IntArrayRef param_sizes,
-                           const at::Tensor& lo, const at::Tensor& hi, int64_t num_bins) {
+namespace {
+
+// histogram_fused, with optionally the parameters to count (`active`, undefined: all) and the
+// extremes of min_max_fused gathered in the same pass (`extremes` non-null).
+at::Tensor histogram_impl(const at::Tensor& input, at::IntArrayRef param_sizes,
+                          const at::Tensor& lo, const at::Tensor& hi, int64_t num_bins,
+                          const at::Tensor& active_in, MinMaxStats* extremes) {
   TORCH_CHECK(num_bins >= 1, "`num_bins` must be >= 1, got ", num_bins);
   check_statistics_shape(input, param_sizes);
   const auto x = computable(input);
@@ -467,6 +549,12 @@ at::Tensor histogram_fused(const at::Tensor& input, at::IntArrayRef param_sizes,
   TORCH_CHECK(lo.numel() == num_params && hi.numel() == num_params, "histogram: lo/hi must have ",
               num_params, " elements (shape ", param_sizes, "), got ", lo.numel(), " and ",
               hi.numel());
+  at::Tensor active;
+  if (active_in.defined()) {
+    TORCH_CHECK(active_in.numel() == num_params, "histogram: `active` must have ", num_params,
+                " elements, got ", active_in.numel());
+    active = active_in.reshape({-1}).to(at::kByte).contiguous();
+  }
   at::Tensor out = at::zeros({num_params, num_bins}, at::kDouble);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "histogram_fused", [&] {
     using T = scalar_t;
@@ -475,17 +563,75 @@ at::Tensor histogram_fused(const at::Tensor& input, at::IntArrayRef param_sizes,
     const int64_t row_size = num_params * num_bins;
     const ReductionPlan plan = plan_reduction(layout, row_size);
     std::vector<int64_t> counts(plan.rows * row_size, 0);
+    std::vector<Extremes<T>> acc(extremes != nullptr ? plan.rows * num_params : 0);
+    std::vector<int64_t> nans(plan.rows, 0);
+    const uint8_t* mask = active.defined() ? active.data_ptr<uint8_t>() : nullptr;
     if (layout.numel() > 0) {
       run_reduction(layout, plan, [&](int64_t begin, int64_t end, int64_t row) {
-        histogram_range(layout, x.data_ptr<T>(), lo_t.data_ptr<T>(), hi_t.data_ptr<T>(), num_bins,
-                        counts.data() + row * row_size, begin, end);
+        if (extremes == nullptr) {
+          histogram_range<T, false>(layout, x.data_ptr<T>(), lo_t.data_ptr<T>(), hi_t.data_ptr<T>(),
+                                    mask, num_bins, counts.data() + row * row_size, nullptr,
+                                    nullptr, begin, end);
+          return;
+        }
+        int64_t local = 0;
+        histogram_range<T, true>(layout, x.data_ptr<T>(), lo_t.data_ptr<T>(), hi_t.data_ptr<T>(),
+                                 mask, num_bins, counts.data() + row * row_size,
+                                 acc.data() + row * num_params, &local, begin, end);
+        // Shared-row plans run several tasks on row 0: add their counts atomically.
+        __atomic_fetch_add(&nans[row], local, __ATOMIC_RELAXED);
       });
     }
     double* o = out.data_ptr<double>();
     for (int64_t r = 0; r < plan.rows; ++r) {
       for (int64_t k = 0; k < row_size; ++k) o[k] += static_cast<double>(counts[r * row_size + k]);
     }
+    if (extremes == nullptr) return;
+    for (int64_t r = 1; r < plan.rows; ++r) {
+      for (int64_t p = 0; p < num_params; ++p) acc[p].merge(acc[r * num_params + p]);
+    }
+    auto opts = at::TensorOptions().dtype(x.scalar_type());
+    MinMaxStats& st = *extremes;
+    st.min = at::empty(param_sizes, opts);
+    st.max = at::empty(param_sizes, opts);
+    st.finite_min = at::empty(param_sizes, opts);
+    st.finite_max = at::empty(param_sizes, opts);
+    T* mn = st.min.data_ptr<T>();
+    T* mx = st.max.data_ptr<T>();
+    T* fmn = st.finite_min.data_ptr<T>();
+    T* fmx = st.finite_max.data_ptr<T>();
+    for (int64_t p = 0; p < num_params; ++p) {
+      mn[p] = acc[p].min;
+      mx[p] = acc[p].max;
+      fmn[p] = acc[p].finite_min;
+      fmx[p] = acc[p].finite_max;
+    }
+    st.nan_count = 0;
+    for (int64_t n : nans) st.nan_count += n;
   });
+  if (extremes != nullptr && extremes->min.scalar_type() != input.scalar_type()) {
+    const auto dtype = input.scalar_type();
+    extremes->min = extremes->min.to(dtype);
+    extremes->max = extremes->max.to(dtype);
+    extremes->finite_min = extremes->finite_min.to(dtype);
+    extremes->finite_max = extremes->finite_max.to(dtype);
+  }
+  return out;
+}
+
+}  // namespace
+
+at::Tensor histogram_fused(const at::Tensor& input, at::IntArrayRef param_sizes,
+                           const at::Tensor& lo, const at::Tensor& hi, int64_t num_bins,
+                           const at::Tensor& active) {
+  return histogram_impl(input, param_sizes, lo, hi, num_bins, active, nullptr);
+}
+
+MinMaxHistogram min_max_histogram_fused(const at::Tensor& input, at::IntArrayRef param_sizes,
+                                        const at::Tensor& lo, const at::Tensor& hi,
+                                        int64_t num_bins) {
+  MinMaxHistogram out;
+  out.histogram = histogram_impl(input, param_sizes, lo, hi, num_bins, {}, &out.stats);
   return out;
 }
 

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "testing/tensors.h"
@@ -98,6 +100,32 @@ TEST(SqnrEncodingAnalyzer, PerChannelEqualsPerTensorOfEachSlice) {
       const auto [smn, smx] = single.compute_encodings(255, symmetric);
       EXPECT_TRUE(bitwise_equal(mn[c][0], smn)) << c << " symmetric " << symmetric;
       EXPECT_TRUE(bitwise_equal(mx[c][0], smx)) << c << " symmetric " << symmetric;
+    }
+  }
+}
+
+// 16 to 32 bits finish (the search costs O(min(levels, bins)) per candidate, not O(levels)): with
+// the default gamma 3 and a grid this fine, clipping a bin costs more than any rounding, so the
+// range keeps every histogram mid-point (the first and the last: within half a bin of the data's
+// extremes) and zero, on the asymmetric and the signed grid; the range is no wider than needed,
+// except for the floor of EPS per step (n EPS = 512 at 32 bits, eq. (S6)'s max_v).
+TEST(SqnrEncodingAnalyzer, WideGridsFinishAndKeepTheData) {
+  torch::manual_seed(3);
+  const auto x = torch::randn({4096});
+  const double lo = x.min().item<double>(), hi = x.max().item<double>();
+  const double half_bin = (hi - lo) / 2048 / 2;
+  for (int bits : {16, 20, 24, 32}) {
+    for (bool symmetric : {false, true}) {
+      SqnrEncodingAnalyzer analyzer({});
+      analyzer.update_stats(x);
+      const auto [mn, mx] = analyzer.compute_encodings((int64_t{1} << bits) - 1, symmetric);
+      const double a = mn.item<double>(), b = mx.item<double>();
+      EXPECT_LE(a, lo + half_bin * 1.001) << bits << " bits, symmetric " << symmetric;
+      EXPECT_GE(b, hi - half_bin * 1.001) << bits << " bits, symmetric " << symmetric;
+      EXPECT_LE(a, 0.0);
+      EXPECT_GE(b, 0.0);
+      const double floor = std::ldexp(1.0, bits - 23);  // ~n EPS
+      EXPECT_LT(b - a, std::max(2 * (hi - lo), 2 * floor)) << bits << " bits, sym " << symmetric;
     }
   }
 }

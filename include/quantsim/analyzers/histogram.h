@@ -56,6 +56,11 @@ class HistogramObserver {
   /// redistributed onto the bins of the union range (splitting a source bin that straddles two
   /// destination bins in proportion to the overlap) and x is binned on that range.
   void merge_stats(std::shared_ptr<const HistogramStatistics> batch, const at::Tensor& x);
+  /// collect_range(x) then merge_stats with it, in one pass over x where the accumulated range
+  /// holds the batch (float32, float16 and bfloat16 data): x is binned on the accumulated range
+  /// while its range is found, and only the histograms whose range grew bin x again. The same
+  /// statistics as the two calls. Returns the batch's range statistics.
+  std::shared_ptr<HistogramStatistics> collect_range_and_merge(const at::Tensor& x);
   void reset_stats() { stats_.reset(); }
   /// The accumulated histograms, null before the first batch.
   const std::shared_ptr<const HistogramStatistics>& stats() const { return stats_; }
@@ -63,6 +68,19 @@ class HistogramObserver {
  private:
   /// (H, B+1) float32 edges for per-histogram ranges (H,) (docs/quantization.md eq. (S2)).
   at::Tensor bin_edges(const at::Tensor& min, const at::Tensor& max) const;
+  /// (lo, hi) of the analyzer shape on which a batch is binned for the union range (umin, umax)
+  /// with edges `edges`.
+  std::pair<at::Tensor, at::Tensor> binning_range(const at::Tensor& umin, const at::Tensor& umax,
+                                                  const at::Tensor& edges) const;
+  /// Range statistics of x (detached) from the extremes of its finite values (+inf/-inf for a
+  /// slice without any: c10::ValueError) and its NaN count.
+  std::shared_ptr<HistogramStatistics> range_statistics(const at::Tensor& xd,
+                                                        const at::Tensor& finite_min,
+                                                        const at::Tensor& finite_max,
+                                                        int64_t nan_count) const;
+  /// merge_stats; `on_current_range` (if defined): x binned on the accumulated range.
+  void merge(std::shared_ptr<const HistogramStatistics> batch, const at::Tensor& x,
+             const at::Tensor& on_current_range);
 
   std::vector<int64_t> shape_;
   int64_t num_bins_;
