@@ -92,6 +92,7 @@ void QuantizerBase::track_parameter(const std::string& name) {
 void QuantizerBase::mark_parameter(const std::string& name, bool initialized) {
   const at::Tensor t = named_parameters(/*recurse=*/false)[name];  // a copy, as above
   tracking_[name] = Tracking{t.unsafeGetTensorImpl(), t._version(), initialized};
+  bump_revision();  // what was derived from the old state (a cached encoding) is stale
 }
 
 void QuantizerBase::mark_all(bool initialized) {
@@ -106,8 +107,7 @@ void QuantizerBase::copy_initialization_from(const QuantizerBase& other) {
 bool QuantizerBase::parameter_initialized(const std::string& name) const {
   const auto it = tracking_.find(name);
   if (it == tracking_.end()) return false;
-  const auto parameters = named_parameters(/*recurse=*/false);  // `found` points into it
-  const auto* found = parameters.find(name);
+  const auto* found = parameters_.find(name);  // this module's own, without copying the dict
   if (found == nullptr) return false;
   const Tracking& t = it->second;
   return t.initialized || found->unsafeGetTensorImpl() != t.impl || found->_version() != t.version;

@@ -100,6 +100,20 @@ class QuantizerBase : public virtual torch::nn::Module {
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
 
+  /// Calls f(tensor) for each of the quantizer's parameters and buffers (its submodules' too),
+  /// without copying the module's dictionaries: what a cached result derived from this quantizer
+  /// depends on.
+  template <typename F>
+  void for_each_state_tensor(F&& f) const {
+    if (!children().empty()) {  // libtorch keeps the children private: the general walk
+      for (const auto& t : parameters()) f(t);
+      for (const auto& t : buffers()) f(t);
+      return;
+    }
+    for (const auto& item : parameters_) f(item.value());
+    for (const auto& t : buffers(/*recurse=*/false)) f(t);  // no allocation when there are none
+  }
+
   /// Changes whenever the quantizer's configuration (grid, symmetry, format) changes or state is
   /// loaded; with its tensors' versions it says whether an earlier output is still valid.
   uint64_t revision() const { return revision_.load(std::memory_order_acquire); }

@@ -1,6 +1,7 @@
 #include <quantsim/affine/functional.h>
 #include <quantsim/affine/grid.h>
 
+#include "affine/internal_dtype.h"
 #include "kernels/affine.h"
 
 #include <ATen/ATen.h>
@@ -256,9 +257,7 @@ at::Tensor quantize_dequantize(const at::Tensor& x, const at::Tensor& scale,
   TORCH_CHECK(qmin <= qmax, "quantize_dequantize: `qmin` (", qmin, ") must not exceed `qmax` (",
               qmax, ")");
   const auto p = prepare(x, scale, offset, block_size, "quantize_dequantize");
-  auto internal = x.scalar_type();
-  if (!stable(internal, qmin, qmax)) internal = at::kFloat;
-  if (!stable(internal, qmin, qmax)) internal = at::kDouble;
+  const auto internal = detail::quantize_dequantize_internal_dtype(x.scalar_type(), qmin, qmax);
   check_representable(internal, qmin, qmax, "quantize_dequantize");
   const auto out = QuantizeDequantizeFunction::apply(p.x.to(internal), p.scale.to(internal),
                                                      p.offset.to(internal), qmin, qmax);
@@ -266,5 +265,17 @@ at::Tensor quantize_dequantize(const at::Tensor& x, const at::Tensor& scale,
 }
 
 at::Tensor ste_round(const at::Tensor& x) { return SteRoundFunction::apply(x); }
+
+namespace detail {
+
+at::ScalarType quantize_dequantize_internal_dtype(at::ScalarType input, int64_t qmin,
+                                                  int64_t qmax) {
+  auto internal = input;
+  if (!stable(internal, qmin, qmax)) internal = at::kFloat;
+  if (!stable(internal, qmin, qmax)) internal = at::kDouble;
+  return internal;
+}
+
+}  // namespace detail
 
 }  // namespace quantsim::affine

@@ -5,10 +5,14 @@
 #include <quantsim/errors.h>
 #include <quantsim/logging.h>
 
+#include "affine/internal_dtype.h"
+#include "affine/learned_range.h"
+
 #include <ATen/ATen.h>
 #include <ATen/ExpandUtils.h>
 #include <c10/util/irange.h>
 #include <torch/csrc/autograd/grad_mode.h>
+#include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/serialize/archive.h>
 
 #include <algorithm>
@@ -499,7 +503,59 @@ void AffineQuantizerBase::observe_only(const at::Tensor& x) {
 
 QuantizedTensor QuantizeImpl::forward(const at::Tensor& x) { return quantize_to_grid(x); }
 
+bool AffineQuantizerBase::describes_current_range(const RangeEncoding& encoding) const {
+  return encoding.revision == revision() && encoding.min_impl == min.unsafeGetTensorImpl() &&
+         encoding.max_impl == max.unsafeGetTensorImpl() && encoding.min_data == min.data_ptr() &&
+         encoding.max_data == max.data_ptr() && encoding.min_version == min._version() &&
+         encoding.max_version == max._version();
+}
+
+std::shared_ptr<const AffineQuantizerBase::RangeEncoding> AffineQuantizerBase::range_encoding()
+    const {
+  auto cached = std::atomic_load(&range_encoding_);
+  if (cached && describes_current_range(*cached)) return cached;
+  // The key is read before the values: a range changing meanwhile leaves an entry that no longer
+  // matches, never a stale one that does.
+  auto fresh = std::make_shared<RangeEncoding>();
+  fresh->revision = revision();
+  fresh->min_impl = min.unsafeGetTensorImpl();
+  fresh->max_impl = max.unsafeGetTensorImpl();
+  fresh->min_data = min.data_ptr();
+  fresh->max_data = max.data_ptr();
+  fresh->min_version = min._version();
+  fresh->max_version = max._version();
+  if (!is_initialized()) return nullptr;
+  torch::NoGradGuard no_grad;
+  fresh->scale = scale_from(min, max, at::kFloat).contiguous();
+  fresh->offset = offset_from(min, fresh->scale, at::kFloat).contiguous();
+  std::shared_ptr<const RangeEncoding> result = std::move(fresh);
+  std::atomic_store(&range_encoding_, result);
+  return result;
+}
+
+c10::optional<at::Tensor> AffineQuantizerBase::direct_quantize_dequantize(
+    const at::Tensor& x) const {
+  // A trace must record the quantizer's ops, not a kernel's output as a constant.
+  if (is_calibrating() || !block_size().empty() || torch::jit::tracer::isTracing()) {
+    return c10::nullopt;
+  }
+  if (!x.defined() || x.scalar_type() != at::kFloat || !x.device().is_cpu()) return c10::nullopt;
+  if (min.scalar_type() != at::kFloat || max.scalar_type() != at::kFloat || !min.is_cpu() ||
+      !max.is_cpu() || min.sizes() != max.sizes()) {
+    return c10::nullopt;
+  }
+  if (detail::quantize_dequantize_internal_dtype(at::kFloat, qmin(), qmax()) != at::kFloat ||
+      !at::is_expandable_to(min.sizes(), x.sizes())) {
+    return c10::nullopt;
+  }
+  const auto encoding = range_encoding();
+  if (!encoding) return c10::nullopt;
+  return detail::learned_range_quantize_dequantize(x, min, max, encoding->scale, encoding->offset,
+                                                   grid(), symmetric());
+}
+
 at::Tensor QuantizeDequantizeImpl::forward(const at::Tensor& x) {
+  if (auto direct = direct_quantize_dequantize(x)) return *std::move(direct);
   const auto enc = forward_encoding(x);
   return quantize_dequantize(x, enc.scale(), enc.offset(), qmin(), qmax(), block_size());
 }

@@ -69,4 +69,22 @@ AffineGrads quantize_dequantize_backward_reference(const at::Tensor& grad, const
                                                    const at::Tensor& offset, affine::Grid grid,
                                                    GradMask needs);
 
+// ---- the learnable range (docs/quantization.md eq. (4), (5)) -------------------------------------
+
+/// Gradients of a quantizer's learnable range.
+struct RangeGrads {
+  at::Tensor min;
+  at::Tensor max;
+};
+
+// The chain rule from the gradients of the encoding to those of the range it derives from,
+//   s = (max - min) / n,   o = ste_round(min / s) - qmin   (o = 0 when symmetric),
+// with the op order autograd applies to those composed torch ops (normative reference: autograd
+// over AffineQuantizerBase::scale_from / offset_from, tests/affine/learned_range_test.cpp):
+//   g_t = g_o;   g_s' = g_s + (-g_t) * ((min / s) / s);   g_d = g_s' / n;
+//   g_max = g_d;  g_min = g_t / s + (-g_d)
+// float32, element-wise over tensors of one shape; `grad_offset` undefined when symmetric.
+RangeGrads range_backward_fused(const at::Tensor& grad_scale, const at::Tensor& grad_offset,
+                                const at::Tensor& min, const at::Tensor& scale, int64_t num_steps);
+
 }  // namespace quantsim::kernels

@@ -346,4 +346,39 @@ AffineGrads quantize_dequantize_backward_fused(const at::Tensor& grad, const at:
   return backward<QuantizeDequantizeGrad>(grad, x, scale, offset, grid, needs);
 }
 
+RangeGrads range_backward_fused(const at::Tensor& grad_scale, const at::Tensor& grad_offset,
+                                const at::Tensor& min, const at::Tensor& scale, int64_t num_steps) {
+  TORCH_INTERNAL_ASSERT(grad_scale.scalar_type() == at::kFloat && min.scalar_type() == at::kFloat &&
+                            scale.scalar_type() == at::kFloat,
+                        "range_backward_fused: float32 tensors expected");
+  const auto gs = grad_scale.contiguous(), mn = min.contiguous(), s = scale.contiguous();
+  const auto go = grad_offset.defined() ? grad_offset.contiguous() : at::Tensor();
+  const int64_t count = s.numel();
+  TORCH_INTERNAL_ASSERT(gs.numel() == count && mn.numel() == count &&
+                            (!go.defined() || go.numel() == count),
+                        "range_backward_fused: tensors of one shape expected");
+  RangeGrads out{at::empty(s.sizes(), s.options()), at::empty(s.sizes(), s.options())};
+  const float* gsp = gs.data_ptr<float>();
+  const float* gop = go.defined() ? go.data_ptr<float>() : nullptr;
+  const float* mp = mn.data_ptr<float>();
+  const float* sp = s.data_ptr<float>();
+  float* gmin = out.min.data_ptr<float>();
+  float* gmax = out.max.data_ptr<float>();
+  // torch divides a float32 tensor by an integer scalar in float32.
+  const auto n = static_cast<float>(num_steps);
+  for (int64_t i = 0; i < count; ++i) {
+    float total = gsp[i];
+    float through_offset = 0.0f;
+    if (gop != nullptr) {
+      const float gt = gop[i];
+      total = total + (-gt) * ((mp[i] / sp[i]) / sp[i]);
+      through_offset = gt / sp[i];
+    }
+    const float gd = total / n;
+    gmax[i] = gd;
+    gmin[i] = gop != nullptr ? through_offset + (-gd) : -gd;
+  }
+  return out;
+}
+
 }  // namespace quantsim::kernels

@@ -135,6 +135,15 @@ BaseQuantizationMixin::parameters_to_calibrate(bool overwrite) {
   return selected;
 }
 
+bool BaseQuantizationMixin::has_uninitialized_parameter_quantizer() {
+  const auto slots = param_quantizers.get();
+  for (size_t i = 0; i < slots->size(); ++i) {
+    const auto quantizer = slots->at(i);
+    if (quantizer && quantizer->overwrite_allowed() && !quantizer->is_initialized()) return true;
+  }
+  return false;
+}
+
 void BaseQuantizationMixin::compute_param_encodings(bool overwrite) {
   for (const auto& [quantizer, parameter] : parameters_to_calibrate(overwrite)) {
     auto calibrating = quantizer->compute_encodings();
@@ -162,7 +171,8 @@ BaseQuantizationMixin::ForwardScope BaseQuantizationMixin::begin_forward() {
     ForwardScope scope(this, ForwardScope::Mode::kInference);
     // Lazy initialization (docs/modules.md §2): checked without a lock, done under one, so that
     // the first calls of several threads initialize each quantizer once.
-    if (!parameters_to_calibrate(/*overwrite=*/false).empty()) {
+    if (has_uninitialized_parameter_quantizer() &&
+        !parameters_to_calibrate(/*overwrite=*/false).empty()) {
       std::lock_guard<std::mutex> lock(refresh_mutex_);
       compute_param_encodings(/*overwrite=*/false);
     }
@@ -241,8 +251,7 @@ std::vector<TensorState> tensor_states(const QuantizerBase& quantizer, const at:
     *requires_grad = *requires_grad || t.requires_grad();
   };
   record(parameter);
-  for (const auto& t : quantizer.parameters()) record(t);
-  for (const auto& t : quantizer.buffers()) record(t);
+  quantizer.for_each_state_tensor(record);
   return states;
 }
 
@@ -306,10 +315,20 @@ at::Tensor BaseQuantizationMixin::quantized_parameter(const std::string& name,
 // ---- structure --------------------------------------------------------------------------------
 
 std::shared_ptr<QuantizerSlotsImpl> BaseQuantizationMixin::SlotsRef::get() const {
-  const auto children = owner_->as_module().named_children();
+  auto& module = owner_->as_module();
+  if (auto found = std::atomic_load(&found_)) {
+    // Still registered (under its name: a child is registered once, and replace_module or a
+    // clone's assignment swaps the object, which this scan then misses).
+    for (const auto& child : module.children()) {
+      if (child.get() == found.get()) return found;
+    }
+  }
+  const auto children = module.named_children();
   const auto* child = children.find(name_);
   TORCH_CHECK(child != nullptr, "the module has no ", name_);
-  return std::static_pointer_cast<QuantizerSlotsImpl>(*child);
+  auto found = std::static_pointer_cast<QuantizerSlotsImpl>(*child);
+  std::atomic_store(&found_, found);
+  return found;
 }
 
 void BaseQuantizationMixin::init_quantizers(torch::nn::Module& self, size_t num_inputs,

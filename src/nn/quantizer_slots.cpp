@@ -35,7 +35,7 @@ QuantizerSlot QuantizerSlotsImpl::slot_at(uint64_t index) {
 std::shared_ptr<QuantizerBase> QuantizerSlotsImpl::at(size_t index) const {
   TORCH_CHECK_INDEX(index < keys_.size(), kind_, "[", index, "]: the module has ", keys_.size(),
                     " slot", keys_.size() == 1 ? "" : "s");
-  return at(keys_[index]);
+  return slots_[index];
 }
 
 QuantizerSlot QuantizerSlotsImpl::operator[](const std::string& key) {
@@ -58,7 +58,8 @@ const std::string& QuantizerSlotsImpl::checked_key(const std::string& key) const
 }
 
 std::shared_ptr<QuantizerBase> QuantizerSlotsImpl::at(const std::string& key) const {
-  const auto found = std::find(keys_.begin(), keys_.end(), checked_key(key));
+  const auto found = std::find(keys_.begin(), keys_.end(), key);
+  if (found == keys_.end()) checked_key(key);  // raises, naming the keys
   return slots_[found - keys_.begin()];
 }
 

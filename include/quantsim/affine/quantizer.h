@@ -161,7 +161,34 @@ class AffineQuantizerBase : public QuantizerBase {
   void begin_calibration() override;
   void end_calibration() override;
 
+  /// quantize_dequantize(x) with the learned range's encoding, bit-identical to the composed path
+  /// (forward_encoding + affine::quantize_dequantize) and without its per-call tensor ops: the
+  /// encoding is computed once per range change, the fused kernel is called directly, and with
+  /// gradients one autograd node serves x, min and max. nullopt when the call does not qualify
+  /// (calibrating, tracing, blockwise, an uninitialized range, not a float32 CPU input resolving
+  /// the grid, a range not float32): the caller takes the composed path, which also raises its
+  /// errors.
+  c10::optional<at::Tensor> direct_quantize_dequantize(const at::Tensor& x) const;
+
  private:
+  /// Eq. (4)-(5) of the learned range in float32 and what they were computed from: valid while
+  /// the quantizer's revision and min/max (tensor, storage and version) are unchanged.
+  struct RangeEncoding {
+    uint64_t revision = 0;
+    const void* min_impl = nullptr;
+    const void* max_impl = nullptr;
+    const void* min_data = nullptr;
+    const void* max_data = nullptr;
+    int64_t min_version = -1, max_version = -1;
+    at::Tensor scale, offset;
+  };
+  /// The current range's encoding, from the cache or computed and cached; null when the range is
+  /// uninitialized. Safe to call from concurrent inference threads (an immutable snapshot,
+  /// replaced atomically).
+  std::shared_ptr<const RangeEncoding> range_encoding() const;
+  bool describes_current_range(const RangeEncoding& encoding) const;
+  mutable std::shared_ptr<const RangeEncoding> range_encoding_;
+
   /// `bitwidth` as an integer; c10::TypeError unless it is a finite integral value,
   /// c10::ValueError beyond 1e9.
   static int64_t integral_bitwidth(double bitwidth);

@@ -114,7 +114,10 @@ class BaseQuantizationMixin {
    public:
     SlotsRef(BaseQuantizationMixin* owner, const char* name) : owner_(owner), name_(name) {}
     SlotsRef(const SlotsRef&) = delete;
-    SlotsRef& operator=(const SlotsRef&) { return *this; }  // keeps pointing at its own module
+    SlotsRef& operator=(const SlotsRef&) {  // keeps pointing at its own module
+      std::atomic_store(&found_, std::shared_ptr<QuantizerSlotsImpl>());
+      return *this;
+    }
 
     /// Any integer type: `[0]`, a `size_t` loop counter, an `int64_t`.
     template <typename Index,
@@ -133,6 +136,9 @@ class BaseQuantizationMixin {
    private:
     BaseQuantizationMixin* owner_;
     const char* name_;
+    /// The container found last; used while it is still one of the module's children (a pointer
+    /// scan of children(), without the name index named_children() copies on every call).
+    mutable std::shared_ptr<QuantizerSlotsImpl> found_;
   };
 
   BaseQuantizationMixin() = default;
@@ -252,6 +258,9 @@ class BaseQuantizationMixin {
   /// parameters.
   std::vector<std::pair<std::shared_ptr<QuantizerBase>, at::Tensor>> parameters_to_calibrate(
       bool overwrite);
+  /// Whether some parameter quantizer that allows overwriting is uninitialized: the per-call
+  /// test before the lazy initialization, without copying the module's parameter dictionary.
+  bool has_uninitialized_parameter_quantizer();
   /// The module as it prints, for messages (not Module::name(), which is written lazily and so
   /// not safe while other threads run the module).
   std::string description() const;
