@@ -1,0 +1,32 @@
+#include <quantsim/onnx/export.h>
+
+#include "onnx/aten_to_onnx.h"
+#include "onnx/capture.h"
+#include "onnx/model_file.h"
+
+#include <quantsim/errors.h>
+
+namespace quantsim {
+
+std::map<std::string, std::string> export_onnx(torch::nn::Module& module,
+                                               const OnnxForward& forward,
+                                               const std::vector<at::Tensor>& inputs,
+                                               const OnnxExportOptions& options) {
+  using namespace onnx_export;
+  const auto captured = capture(module, forward, inputs);
+  // Both graphs are translated and checked before either file is written.
+  auto float_graph = translate(captured, QuantizerNodes::kFloat, options.graph_name());
+  const auto float_model = make_model(std::move(float_graph.graph), kCheckedOpset);
+  check_model(float_model, "the float ONNX graph");
+  ::onnx::ModelProto qdq_model;
+  if (!options.qdq_path().empty()) {
+    auto qdq_graph = translate(captured, QuantizerNodes::kQuantizeDequantize, options.graph_name());
+    qdq_model = make_model(std::move(qdq_graph.graph), kCheckedOpset);
+    check_model(qdq_model, "the QDQ ONNX graph");
+  }
+  if (!options.qdq_path().empty()) write_model(qdq_model, options.qdq_path());
+  if (!options.float_path().empty()) write_model(float_model, options.float_path());
+  return float_graph.quantized_tensors;
+}
+
+}  // namespace quantsim

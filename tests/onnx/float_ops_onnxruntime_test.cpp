@@ -1,0 +1,178 @@
+// Float ops of the ONNX exporter (src/onnx/aten_to_onnx.cpp), one test per op family: small
+// modules exported with quantsim::export_onnx at batch 2 and run in ONNX Runtime (graph
+// optimizations disabled) at batch 2 and 5 (the batch dim is dynamic).
+//
+// Tolerance rule (Agree in tests/testing/tolerance.h's spirit): bit-exact, except
+// - sums of n products (Conv, Gemm, MatMul, normalizations, average pooling): libtorch and
+//   ONNX Runtime each round a dot product of length n within n*u*M of the exact value
+//   (u = 2^-24, M = the sum of the magnitudes |x_i w_i|, computed by running the layer on |x|
+//   with |weights|), so the bound per element is 2*(n+1)*u*M, and the mean error is at most
+//   sqrt(n)*u*mean(M) (rounding errors of different signs cancel);
+// - transcendental functions (exp, tanh, erf, sigmoid...; ORT's MLAS and libtorch's Sleef
+//   kernels are different approximations): 8 ulps of the result's magnitude (max 1) per element
+//   plus 1e-7 absolute, and 1 ulp on the mean.
+
+#include <quantsim/onnx/export.h>
+
+#include "testing/onnxruntime.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace qs = quantsim;
+namespace nn = torch::nn;
+namespace F = torch::nn::functional;
+using qs::testing::OrtOptimization;
+
+constexpr double kU = 5.9604644775390625e-08;  // 2^-24
+
+/// What the runtime's outputs must satisfy.
+struct Tolerance {
+  enum class Kind { kExact, kDotProduct, kTranscendental } kind = Kind::kExact;
+  int64_t n = 0;  // dot product length
+  /// The magnitudes M of a dot-product op at x (its layer on |x| with |weights|).
+  std::function<at::Tensor(const at::Tensor&)> magnitudes;
+};
+Tolerance exact() { return {}; }
+Tolerance transcendental() { return {Tolerance::Kind::kTranscendental, 0, nullptr}; }
+Tolerance dot_product(int64_t n, std::function<at::Tensor(const at::Tensor&)> magnitudes) {
+  return {Tolerance::Kind::kDotProduct, n, std::move(magnitudes)};
+}
+
+::testing::AssertionResult agree(const at::Tensor& actual, const at::Tensor& expected,
+                                 const Tolerance& tolerance, const at::Tensor& x) {
+  if (actual.sizes() != expected.sizes() || actual.scalar_type() != expected.scalar_type()) {
+    return ::testing::AssertionFailure()
+           << "shape/dtype " << actual.sizes() << " " << actual.scalar_type() << " vs "
+           << expected.sizes() << " " << expected.scalar_type();
+  }
+  const auto a = actual.to(at::kDouble), e = expected.to(at::kDouble);
+  const auto diff = (a - e).abs();
+  if (tolerance.kind == Tolerance::Kind::kExact) {
+    if (at::equal(actual, expected)) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure()
+           << "not bit-exact: max |diff| " << diff.max().item<double>() << ", mean "
+           << diff.mean().item<double>();
+  }
+  at::Tensor bound;
+  double mean_bound = 0;
+  if (tolerance.kind == Tolerance::Kind::kDotProduct) {
+    const auto m = tolerance.magnitudes(x).to(at::kDouble);
+    bound = 2.0 * (tolerance.n + 1) * kU * m;
+    mean_bound = std::sqrt(static_cast<double>(tolerance.n)) * kU * m.mean().item<double>();
+  } else {
+    const auto scale = e.abs().clamp_min(1.0);
+    bound = 8 * 2 * kU * scale + 1e-7;
+    mean_bound = 2 * kU * scale.mean().item<double>();
+  }
+  const auto over = (diff > bound).sum().item<int64_t>();
+  const double mean = diff.mean().item<double>();
+  if (over == 0 && mean <= mean_bound) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << over << " elements beyond the bound; max |diff| " << diff.max().item<double>()
+         << ", mean |diff| " << mean << " (bound " << mean_bound << ")";
+}
+
+std::string temp_path(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / "quantsim_float_ops_test";
+  std::filesystem::create_directories(dir);
+  return (dir / (name + ".onnx")).string();
+}
+
+/// Exports fn (on `module`'s parameters) at batch 2, runs the file in ONNX Runtime at batch 2 and
+/// at batch 5, and compares with libtorch.
+void check(const std::string& name, nn::Module& module,
+           const std::function<at::Tensor(const at::Tensor&)>& fn,
+           const std::function<at::Tensor(int64_t)>& make_input, const Tolerance& tolerance) {
+  SCOPED_TRACE(name);
+  module.eval();
+  const auto path = temp_path(name);
+  const auto x2 = make_input(2), x5 = make_input(5);
+  qs::export_onnx(
+      module, [&](const std::vector<at::Tensor>& x) { return std::vector<at::Tensor>{fn(x[0])}; },
+      {x2}, qs::OnnxExportOptions().float_path(path));
+  const auto outputs = qs::testing::run_in_onnxruntime(path, {{{"input", x2}}, {{"input", x5}}},
+                                                       OrtOptimization::kDisabled);
+  torch::NoGradGuard no_grad;
+  ASSERT_EQ(outputs.size(), 2u);
+  EXPECT_TRUE(agree(outputs[0].at(0), fn(x2), tolerance, x2)) << "batch 2";
+  EXPECT_TRUE(agree(outputs[1].at(0), fn(x5), tolerance, x5)) << "batch 5";
+}
+
+template <typename Holder>
+void check_module(const std::string& name, Holder module,
+                  const std::function<at::Tensor(int64_t)>& make_input,
+                  const Tolerance& tolerance) {
+  check(
+      name, *module.ptr(), [&](const at::Tensor& x) { return module->forward(x); }, make_input,
+      tolerance);
+}
+
+std::function<at::Tensor(int64_t)> randn(std::vector<int64_t> shape, uint64_t seed = 0) {
+  return [shape, seed](int64_t batch) {
+    auto s = shape;
+    s.insert(s.begin(), batch);
+    torch::manual_seed(seed + batch);
+    return torch::randn(s);
+  };
+}
+
+/// A copy of a layer with |weights|: its forward on |x| gives the magnitudes M of the bound.
+template <typename Holder>
+std::function<at::Tensor(const at::Tensor&)> magnitudes(const Holder& layer) {
+  auto copy = std::dynamic_pointer_cast<typename Holder::ContainedType>(layer->clone());
+  torch::NoGradGuard no_grad;
+  for (auto& p : copy->parameters()) p.abs_();
+  return [copy](const at::Tensor& x) {
+    torch::NoGradGuard no_grad;
+    return copy->forward(x.abs());
+  };
+}
+
+}  // namespace
+
+TEST(OnnxFloatOps, Convolutions) {
+  QS_REQUIRE_ONNXRUNTIME();
+  torch::manual_seed(1);
+  nn::Conv1d c1(nn::Conv1dOptions(3, 4, 3).stride(2).padding(1));
+  check_module("conv1d", c1, randn({3, 11}), dot_product(9, magnitudes(c1)));
+  nn::Conv2d c2(nn::Conv2dOptions(4, 6, 3).padding(2).dilation(2).groups(2));
+  check_module("conv2d", c2, randn({4, 9, 9}), dot_product(18, magnitudes(c2)));
+  nn::Conv2d c2b(nn::Conv2dOptions(3, 4, {3, 1}).stride({2, 1}).bias(false));
+  check_module("conv2d_nobias", c2b, randn({3, 8, 5}), dot_product(9, magnitudes(c2b)));
+  nn::Conv3d c3(nn::Conv3dOptions(2, 3, 2));
+  check_module("conv3d", c3, randn({2, 4, 5, 3}), dot_product(16, magnitudes(c3)));
+  nn::ConvTranspose2d t2(
+      nn::ConvTranspose2dOptions(4, 3, 3).stride(2).padding(1).output_padding(1));
+  check_module("conv_transpose2d", t2, randn({4, 5, 5}), dot_product(36, magnitudes(t2)));
+  nn::ConvTranspose1d t1(nn::ConvTranspose1dOptions(2, 2, 4).stride(3).groups(2));
+  check_module("conv_transpose1d", t1, randn({2, 6}), dot_product(4, magnitudes(t1)));
+}
+
+TEST(OnnxFloatOps, LinearAndMatMul) {
+  QS_REQUIRE_ONNXRUNTIME();
+  torch::manual_seed(2);
+  nn::Linear linear(16, 5);
+  check_module("linear", linear, randn({16}), dot_product(16, magnitudes(linear)));
+  nn::Linear linear3d(8, 3);
+  check_module("linear_3d", linear3d, randn({4, 8}), dot_product(8, magnitudes(linear3d)));
+  nn::Linear no_bias(nn::LinearOptions(8, 3).bias(false));
+  check_module("linear_nobias", no_bias, randn({8}), dot_product(8, magnitudes(no_bias)));
+  nn::Module none;
+  const auto w = torch::randn({6, 4});
+  check(
+      "matmul_bmm", none,
+      [&](const at::Tensor& x) { return torch::bmm(x, x.transpose(1, 2)).matmul(x).matmul(w); },
+      randn({3, 6}), dot_product(6 * 3 * 6, [&](const at::Tensor& x) {
+        const auto a = x.abs();
+        return torch::bmm(a, a.transpose(1, 2)).matmul(a).matmul(w.abs());
+      }));
+}
