@@ -20,6 +20,8 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -47,6 +49,16 @@ Tolerance dot_product(int64_t n, std::function<at::Tensor(const at::Tensor&)> ma
   return {Tolerance::Kind::kDotProduct, n, std::move(magnitudes)};
 }
 
+/// QUANTSIM_REPORT_DIFFS=1 prints each comparison's max and mean |diff| (the figures the
+/// report quotes).
+std::string current_check;
+void report(const at::Tensor& diff) {
+  if (std::getenv("QUANTSIM_REPORT_DIFFS") == nullptr) return;
+  std::printf("%s: max |diff| %.3g, mean %.3g, %.1f%% of elements differ\n", current_check.c_str(),
+              diff.max().item<double>(), diff.mean().item<double>(),
+              100.0 * (diff > 0).sum().item<double>() / std::max<int64_t>(diff.numel(), 1));
+}
+
 ::testing::AssertionResult agree(const at::Tensor& actual, const at::Tensor& expected,
                                  const Tolerance& tolerance, const at::Tensor& x) {
   if (actual.sizes() != expected.sizes() || actual.scalar_type() != expected.scalar_type()) {
@@ -56,6 +68,7 @@ Tolerance dot_product(int64_t n, std::function<at::Tensor(const at::Tensor&)> ma
   }
   const auto a = actual.to(at::kDouble), e = expected.to(at::kDouble);
   const auto diff = (a - e).abs();
+  report(diff);
   if (tolerance.kind == Tolerance::Kind::kExact) {
     if (at::equal(actual, expected)) return ::testing::AssertionSuccess();
     return ::testing::AssertionFailure()
@@ -93,6 +106,7 @@ void check(const std::string& name, nn::Module& module,
            const std::function<at::Tensor(const at::Tensor&)>& fn,
            const std::function<at::Tensor(int64_t)>& make_input, const Tolerance& tolerance) {
   SCOPED_TRACE(name);
+  current_check = name;
   module.eval();
   const auto path = temp_path(name);
   const auto x2 = make_input(2), x5 = make_input(5);
@@ -175,4 +189,155 @@ TEST(OnnxFloatOps, LinearAndMatMul) {
         const auto a = x.abs();
         return torch::bmm(a, a.transpose(1, 2)).matmul(a).matmul(w.abs());
       }));
+}
+
+namespace {
+
+/// Normalizations and means reduce n values: 2*(n+1)*u of the output's magnitude (at least 1)
+/// per element, sqrt(n)*u on the mean.
+Tolerance reduction(int64_t n) {
+  return dot_product(n, [](const at::Tensor& x) { return at::Tensor(); });
+}
+
+::testing::AssertionResult agree_reduction(const at::Tensor& actual, const at::Tensor& expected,
+                                           int64_t n) {
+  const auto e = expected.to(at::kDouble);
+  const auto diff = (actual.to(at::kDouble) - e).abs();
+  report(diff);
+  const auto scale = e.abs().clamp_min(1.0);
+  const auto over = (diff > 2.0 * (n + 1) * kU * scale).sum().item<int64_t>();
+  const double mean = diff.mean().item<double>();
+  const double mean_bound = std::sqrt(static_cast<double>(n)) * kU * scale.mean().item<double>();
+  if (over == 0 && mean <= mean_bound) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << over << " elements beyond the bound; max |diff| " << diff.max().item<double>()
+         << ", mean " << mean << " (bound " << mean_bound << ")";
+}
+
+/// As check() for a graph with a reduction tolerance.
+void check_reduction(const std::string& name, nn::Module& module,
+                     const std::function<at::Tensor(const at::Tensor&)>& fn,
+                     const std::function<at::Tensor(int64_t)>& make_input, int64_t n) {
+  SCOPED_TRACE(name);
+  current_check = name;
+  module.eval();
+  const auto path = temp_path(name);
+  const auto x2 = make_input(2), x5 = make_input(5);
+  qs::export_onnx(
+      module, [&](const std::vector<at::Tensor>& x) { return std::vector<at::Tensor>{fn(x[0])}; },
+      {x2}, qs::OnnxExportOptions().float_path(path));
+  const auto outputs = qs::testing::run_in_onnxruntime(path, {{{"input", x2}}, {{"input", x5}}},
+                                                       OrtOptimization::kDisabled);
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(agree_reduction(outputs[0].at(0), fn(x2), n)) << "batch 2";
+  EXPECT_TRUE(agree_reduction(outputs[1].at(0), fn(x5), n)) << "batch 5";
+}
+
+template <typename Holder>
+void check_module_reduction(const std::string& name, Holder module,
+                            const std::function<at::Tensor(int64_t)>& make_input, int64_t n) {
+  check_reduction(
+      name, *module.ptr(), [&](const at::Tensor& x) { return module->forward(x); }, make_input, n);
+}
+
+void randomize_statistics(nn::BatchNorm2d& bn) {
+  torch::NoGradGuard no_grad;
+  bn->running_mean.uniform_(-1, 1);
+  bn->running_var.uniform_(0.5, 2);
+  bn->weight.uniform_(0.5, 1.5);
+  bn->bias.uniform_(-0.5, 0.5);
+}
+
+}  // namespace
+
+TEST(OnnxFloatOps, NormalizationsAndEmbedding) {
+  QS_REQUIRE_ONNXRUNTIME();
+  torch::manual_seed(3);
+  nn::BatchNorm2d bn(4);
+  randomize_statistics(bn);
+  check_module_reduction("batch_norm", bn, randn({4, 5, 5}), 1);
+  nn::LayerNorm ln(nn::LayerNormOptions({6}));
+  check_module_reduction("layer_norm", ln, randn({3, 6}), 6);
+  nn::LayerNorm ln2(nn::LayerNormOptions({3, 6}).elementwise_affine(false));
+  check_module_reduction("layer_norm_2d", ln2, randn({3, 6}), 18);
+  nn::GroupNorm gn(nn::GroupNormOptions(2, 4));
+  check_module_reduction("group_norm", gn, randn({4, 3, 3}), 18);
+  nn::InstanceNorm2d in(nn::InstanceNorm2dOptions(3).affine(true));
+  check_module_reduction("instance_norm", in, randn({3, 4, 4}), 16);
+  nn::Embedding embedding(10, 4);
+  check_module(
+      "embedding", embedding,
+      [](int64_t batch) {
+        return torch::randint(0, 10, {batch, 7}, at::kLong);
+      },
+      exact());
+}
+
+TEST(OnnxFloatOps, Activations) {
+  QS_REQUIRE_ONNXRUNTIME();
+  torch::manual_seed(4);
+  const auto input = [](int64_t batch) {
+    torch::manual_seed(batch);
+    return torch::randn({batch, 3, 40}) * 4;
+  };
+  check_module("relu", nn::ReLU(), input, exact());
+  check_module("relu6", nn::ReLU6(), input, exact());
+  check_module("leaky_relu", nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.1)), input,
+               exact());
+  check_module("hardtanh", nn::Hardtanh(nn::HardtanhOptions().min_val(-2).max_val(3)), input,
+               exact());
+  nn::PReLU prelu(nn::PReLUOptions().num_parameters(3));
+  {
+    torch::NoGradGuard no_grad;
+    prelu->weight.uniform_(0, 0.5);
+  }
+  check_module("prelu", prelu, input, exact());
+  check_module("prelu_shared", nn::PReLU(), input, exact());
+  check_module("elu", nn::ELU(nn::ELUOptions().alpha(0.7)), input, transcendental());
+  check_module("selu", nn::SELU(), input, transcendental());
+  check_module("celu", nn::CELU(nn::CELUOptions().alpha(1.5)), input, transcendental());
+  check_module("gelu", nn::GELU(), input, transcendental());
+  check_module("gelu_tanh", nn::GELU(nn::GELUOptions().approximate("tanh")), input,
+               transcendental());
+  check_module("silu", nn::SiLU(), input, transcendental());
+  check_module("mish", nn::Mish(), input, transcendental());
+  check_module("sigmoid", nn::Sigmoid(), input, transcendental());
+  check_module("tanh", nn::Tanh(), input, transcendental());
+  nn::Module none;
+  check(
+      "hardsigmoid", none, [](const at::Tensor& x) { return torch::hardsigmoid(x); }, input,
+      transcendental());
+  check(
+      "hardswish", none, [](const at::Tensor& x) { return torch::hardswish(x); }, input,
+      transcendental());
+  check_module("softplus", nn::Softplus(), input, transcendental());
+  check_module("softplus_beta", nn::Softplus(nn::SoftplusOptions().beta(2)), input,
+               transcendental());
+  check_module("softsign", nn::Softsign(), input, transcendental());
+  check_module("softmax", nn::Softmax(2), input, transcendental());
+  check_module("log_softmax", nn::LogSoftmax(1), input, transcendental());
+}
+
+TEST(OnnxFloatOps, Pooling) {
+  QS_REQUIRE_ONNXRUNTIME();
+  check_module("max_pool1d", nn::MaxPool1d(nn::MaxPool1dOptions(3).stride(2).padding(1)),
+               randn({3, 11}), exact());
+  check_module("max_pool2d", nn::MaxPool2d(nn::MaxPool2dOptions(2).ceil_mode(true)),
+               randn({3, 7, 7}), exact());
+  check_module("max_pool2d_dilated", nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(1).dilation(2)),
+               randn({3, 8, 8}), exact());
+  check_module("max_pool3d", nn::MaxPool3d(2), randn({2, 4, 4, 4}), exact());
+  check_module_reduction("avg_pool2d", nn::AvgPool2d(nn::AvgPool2dOptions(3).stride(2).padding(1)),
+                         randn({3, 8, 8}), 9);
+  check_module_reduction(
+      "avg_pool2d_exclude_pad",
+      nn::AvgPool2d(nn::AvgPool2dOptions(3).stride(2).padding(1).count_include_pad(false)),
+      randn({3, 8, 8}), 9);
+  check_module_reduction("avg_pool1d", nn::AvgPool1d(2), randn({3, 8}), 2);
+  check_module_reduction("avg_pool3d", nn::AvgPool3d(2), randn({2, 4, 4, 4}), 8);
+  check_module_reduction("adaptive_avg_pool2d", nn::AdaptiveAvgPool2d(2), randn({3, 8, 6}), 12);
+  check_module_reduction("adaptive_avg_pool2d_global", nn::AdaptiveAvgPool2d(1), randn({3, 5, 5}),
+                         25);
+  check_module("adaptive_max_pool2d", nn::AdaptiveMaxPool2d(2), randn({3, 8, 6}), exact());
+  check_module_reduction("lp_pool2d", nn::LPPool2d(nn::LPPool2dOptions(2, 2)), randn({3, 6, 6}), 4);
 }
