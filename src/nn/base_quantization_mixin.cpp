@@ -255,6 +255,28 @@ std::vector<TensorState> tensor_states(const QuantizerBase& quantizer, const at:
   return states;
 }
 
+bool requires_grad(const QuantizerBase& quantizer, const at::Tensor& parameter) {
+  bool any = parameter.requires_grad();
+  quantizer.for_each_state_tensor([&](const at::Tensor& t) { any = any || t.requires_grad(); });
+  return any;
+}
+
+/// tensor_states(quantizer, parameter) == states, without building the vector.
+bool same_states(const std::vector<TensorState>& states, const QuantizerBase& quantizer,
+                 const at::Tensor& parameter) {
+  size_t i = 0;
+  bool same = true;
+  auto compare = [&](const at::Tensor& t) {
+    if (!same || !t.defined()) return;
+    same = i < states.size() && states[i].tensor.is_same(t) && states[i].data == t.data_ptr() &&
+           states[i].version == t._version();
+    ++i;
+  };
+  compare(parameter);
+  quantizer.for_each_state_tensor(compare);
+  return same && i == states.size();
+}
+
 }  // namespace
 
 struct BaseQuantizationMixin::ParameterCache {
@@ -282,17 +304,19 @@ at::Tensor BaseQuantizationMixin::quantized_parameter(const std::string& name,
   if (quantizer->is_calibrating()) return quantizer->fake_quantize(parameter);
   // Inference calls reuse the quantized weight: re-quantizing a 1024 x 1024 weight on every
   // call costs about a fifth of the matmul it feeds.
-  bool requires_grad = false;
-  auto states = tensor_states(*quantizer, parameter, &requires_grad);
-  if (at::GradMode::is_enabled() && requires_grad) return quantizer->fake_quantize(parameter);
+  if (at::GradMode::is_enabled() && requires_grad(*quantizer, parameter)) {
+    return quantizer->fake_quantize(parameter);
+  }
   const uint64_t revision = quantizer->revision();
   if (const auto cache = std::atomic_load(&parameter_cache_)) {
     const auto* cached = cache->find(name);
     if (cached != nullptr && cached->quantizer.lock() == quantizer &&
-        cached->revision == revision && cached->tensors == states) {
+        cached->revision == revision && same_states(cached->tensors, *quantizer, parameter)) {
       return cached->value;
     }
   }
+  bool ignored = false;
+  auto states = tensor_states(*quantizer, parameter, &ignored);
   auto value = quantizer->fake_quantize(parameter);
   // Published as a new snapshot: threads still reading the old one keep it alive.
   std::lock_guard<std::mutex> lock(refresh_mutex_);
