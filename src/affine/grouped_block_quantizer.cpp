@@ -1,5 +1,6 @@
 #include <quantsim/affine/functional.h>
 #include <quantsim/affine/grouped_block_quantizer.h>
+#include <quantsim/ops.h>
 
 #include <ATen/ATen.h>
 
@@ -80,6 +81,10 @@ c10::optional<at::Tensor> GroupedBlockQuantizeDequantizeImpl::get_per_block_inte
 
 at::Tensor GroupedBlockQuantizeDequantizeImpl::forward(const at::Tensor& x) {
   const auto enc = forward_encoding(x);
+  // A traced model records the quantizer as one quantsim::quantize_dequantize node.
+  if (ops::tracing()) {
+    return ops::quantize_dequantize(x, enc.scale(), enc.offset(), qmin(), qmax(), block_size());
+  }
   return quantize_dequantize(x, enc.scale(), enc.offset(), qmin(), qmax(), block_size());
 }
 

@@ -15,8 +15,7 @@ at::Tensor dense(const at::Tensor& t) {
   return t.is_non_overlapping_and_dense() ? t : t.contiguous();
 }
 
-struct LearnedRangeQuantizeDequantize
-    : torch::autograd::Function<LearnedRangeQuantizeDequantize> {
+struct LearnedRangeQuantizeDequantize : torch::autograd::Function<LearnedRangeQuantizeDequantize> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& min,
                             const at::Tensor& max, const at::Tensor& scale,
                             const at::Tensor& offset, int64_t qmin, int64_t qmax, bool symmetric) {

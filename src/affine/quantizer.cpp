@@ -4,6 +4,7 @@
 #include <quantsim/analyzers/percentile.h>
 #include <quantsim/errors.h>
 #include <quantsim/logging.h>
+#include <quantsim/ops.h>
 
 #include "affine/internal_dtype.h"
 #include "affine/learned_range.h"
@@ -12,7 +13,6 @@
 #include <ATen/ExpandUtils.h>
 #include <c10/util/irange.h>
 #include <torch/csrc/autograd/grad_mode.h>
-#include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/serialize/archive.h>
 
 #include <algorithm>
@@ -489,7 +489,10 @@ void AffineQuantizerBase::pretty_print(std::ostream& stream) const {
 
 QuantizedTensor AffineQuantizerBase::quantize_to_grid(const at::Tensor& x) {
   const auto enc = forward_encoding(x);
-  auto q = quantize(x, enc.scale(), enc.offset(), qmin(), qmax(), block_size());
+  // A traced model records the quantizer as one quantsim::quantize node.
+  auto q = ops::tracing()
+               ? ops::quantize(x, enc.scale(), enc.offset(), qmin(), qmax(), block_size())
+               : quantize(x, enc.scale(), enc.offset(), qmin(), qmax(), block_size());
   return QuantizedTensor(std::move(q), std::make_shared<AffineEncoding>(enc));
 }
 
@@ -536,7 +539,7 @@ std::shared_ptr<const AffineQuantizerBase::RangeEncoding> AffineQuantizerBase::r
 c10::optional<at::Tensor> AffineQuantizerBase::direct_quantize_dequantize(
     const at::Tensor& x) const {
   // A trace must record the quantizer's ops, not a kernel's output as a constant.
-  if (is_calibrating() || !block_size().empty() || torch::jit::tracer::isTracing()) {
+  if (is_calibrating() || !block_size().empty() || ops::tracing()) {
     return c10::nullopt;
   }
   if (!x.defined() || x.scalar_type() != at::kFloat || !x.device().is_cpu()) return c10::nullopt;
@@ -557,6 +560,10 @@ c10::optional<at::Tensor> AffineQuantizerBase::direct_quantize_dequantize(
 at::Tensor QuantizeDequantizeImpl::forward(const at::Tensor& x) {
   if (auto direct = direct_quantize_dequantize(x)) return *std::move(direct);
   const auto enc = forward_encoding(x);
+  // A traced model records the quantizer as one quantsim::quantize_dequantize node.
+  if (ops::tracing()) {
+    return ops::quantize_dequantize(x, enc.scale(), enc.offset(), qmin(), qmax(), block_size());
+  }
   return quantize_dequantize(x, enc.scale(), enc.offset(), qmin(), qmax(), block_size());
 }
 

@@ -1,6 +1,7 @@
 #include <quantsim/errors.h>
 #include <quantsim/floating/functional.h>
 #include <quantsim/floating/quantizer.h>
+#include <quantsim/ops.h>
 
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/grad_mode.h>
@@ -97,6 +98,8 @@ at::Tensor FloatQuantizeDequantizeImpl::forward(const at::Tensor& x) {
                             .detach();
     return quantize_dequantize(x, format(), absmax);
   }
+  // A traced model records the quantizer as one quantsim::float_quantize_dequantize node.
+  if (ops::tracing()) return ops::float_quantize_dequantize(x, format(), maxval);
   return quantize_dequantize(x, format(), maxval);
 }
 

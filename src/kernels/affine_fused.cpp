@@ -354,9 +354,9 @@ RangeGrads range_backward_fused(const at::Tensor& grad_scale, const at::Tensor& 
   const auto gs = grad_scale.contiguous(), mn = min.contiguous(), s = scale.contiguous();
   const auto go = grad_offset.defined() ? grad_offset.contiguous() : at::Tensor();
   const int64_t count = s.numel();
-  TORCH_INTERNAL_ASSERT(gs.numel() == count && mn.numel() == count &&
-                            (!go.defined() || go.numel() == count),
-                        "range_backward_fused: tensors of one shape expected");
+  TORCH_INTERNAL_ASSERT(
+      gs.numel() == count && mn.numel() == count && (!go.defined() || go.numel() == count),
+      "range_backward_fused: tensors of one shape expected");
   RangeGrads out{at::empty(s.sizes(), s.options()), at::empty(s.sizes(), s.options())};
   const float* gsp = gs.data_ptr<float>();
   const float* gop = go.defined() ? go.data_ptr<float>() : nullptr;

@@ -118,8 +118,8 @@ TEST(LearnedRange, NoGradModeEqualsTheComposedOps) {
     q->set_range(-torch::rand(c.range) - 0.5, torch::rand(c.range) + 0.25);
     const auto x = input_for(c.input, 1.5);
     torch::NoGradGuard no_grad;
-    EXPECT_TRUE(bitwise_equal(q(x), composed_forward(x, q->min, q->max, q->qmin(), q->qmax(),
-                                                     c.symmetric)));
+    EXPECT_TRUE(bitwise_equal(
+        q(x), composed_forward(x, q->min, q->max, q->qmin(), q->qmax(), c.symmetric)));
   }
 }
 
