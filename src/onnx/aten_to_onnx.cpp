@@ -8,6 +8,7 @@
 #include <quantsim/ops.h>
 
 #include <ATen/ATen.h>
+#include <ATen/PadNd.h>
 
 #include <cmath>
 #include <functional>
@@ -569,15 +570,22 @@ void pad_node(T& t, const Node* n, const std::vector<int64_t>& pad, const std::s
 }
 
 void pad_enum(T& t, const Node* n) {
-  // at::padding_mode: 0 constant, 1 reflect, 2 replicate, 3 circular.
-  const auto mode = t.int_arg(n->input(2));
-  TORCH_CHECK(mode >= 0 && mode <= 2, "circular padding has no ONNX Pad mode in opset 17");
+  const auto mode = static_cast<at::padding_mode>(t.int_arg(n->input(2)));
+  TORCH_CHECK(mode != at::padding_mode::circular,
+              "circular padding has no ONNX Pad mode in opset 17");
   const double value = t.is_none(n->input(3)) ? 0.0 : t.float_arg(n->input(3));
-  pad_node(t, n, t.ints_arg(n->input(1)),
-           mode == 0   ? "constant"
-           : mode == 1 ? "reflect"
-                       : "edge",
-           value);
+  const char* onnx_mode = mode == at::padding_mode::constant  ? "constant"
+                          : mode == at::padding_mode::reflect ? "reflect"
+                                                              : "edge";
+  pad_node(t, n, t.ints_arg(n->input(1)), onnx_mode, value);
+}
+
+/// aten::to (any overload): a Cast to the output's dtype, nothing when it is the input's.
+void to(T& t, const Node* n) {
+  const auto dtype = T::dtype_of(n->output());
+  if (dtype == T::dtype_of(n->input(0))) return identity(t, n);
+  auto& node = t.node("Cast", {t.name_of(n->input(0))}, {t.output()});
+  set_attribute(node, "to", onnx_type(dtype));
 }
 
 void softmax_like(T& t, const Node* n, const std::string& onnx_op) {
@@ -957,6 +965,7 @@ std::unordered_map<std::string, Translation> make_translations() {
   add({"replication_pad1d", "replication_pad2d", "replication_pad3d"},
       [](T& t, const Node* n) { pad_node(t, n, t.ints_arg(n->input(1)), "edge", 0); });
   add({"contiguous", "clone", "detach"}, identity);
+  add({"to", "type_as"}, to);
   add({"dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout"}, dropout);
   // Elementwise arithmetic.
   add({"add"}, add_sub("Add"));

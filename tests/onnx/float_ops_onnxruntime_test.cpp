@@ -38,12 +38,15 @@ constexpr double kU = 5.9604644775390625e-08;  // 2^-24
 
 /// What the runtime's outputs must satisfy.
 struct Tolerance {
-  enum class Kind { kExact, kDotProduct, kTranscendental } kind = Kind::kExact;
-  int64_t n = 0;  // dot product length
+  enum class Kind { kExact, kDotProduct, kTranscendental, kReduction } kind = Kind::kExact;
+  int64_t n = 0;  // dot product or reduction length
   /// The magnitudes M of a dot-product op at x (its layer on |x| with |weights|).
   std::function<at::Tensor(const at::Tensor&)> magnitudes;
 };
 Tolerance exact() { return {}; }
+/// Normalizations, means and averages reduce n values: 2*(n+1)*u of the output's magnitude (at
+/// least 1) per element, sqrt(n)*u of it on the mean.
+Tolerance reduction(int64_t n) { return {Tolerance::Kind::kReduction, n, nullptr}; }
 Tolerance transcendental() { return {Tolerance::Kind::kTranscendental, 0, nullptr}; }
 Tolerance dot_product(int64_t n, std::function<at::Tensor(const at::Tensor&)> magnitudes) {
   return {Tolerance::Kind::kDotProduct, n, std::move(magnitudes)};
@@ -77,7 +80,11 @@ void report(const at::Tensor& diff) {
   }
   at::Tensor bound;
   double mean_bound = 0;
-  if (tolerance.kind == Tolerance::Kind::kDotProduct) {
+  if (tolerance.kind == Tolerance::Kind::kReduction) {
+    const auto scale = e.abs().clamp_min(1.0);
+    bound = 2.0 * (tolerance.n + 1) * kU * scale;
+    mean_bound = std::sqrt(static_cast<double>(tolerance.n)) * kU * scale.mean().item<double>();
+  } else if (tolerance.kind == Tolerance::Kind::kDotProduct) {
     const auto m = tolerance.magnitudes(x).to(at::kDouble);
     bound = 2.0 * (tolerance.n + 1) * kU * m;
     mean_bound = std::sqrt(static_cast<double>(tolerance.n)) * kU * m.mean().item<double>();
@@ -193,53 +200,6 @@ TEST(OnnxFloatOps, LinearAndMatMul) {
 
 namespace {
 
-/// Normalizations and means reduce n values: 2*(n+1)*u of the output's magnitude (at least 1)
-/// per element, sqrt(n)*u on the mean.
-Tolerance reduction(int64_t n) {
-  return dot_product(n, [](const at::Tensor& x) { return at::Tensor(); });
-}
-
-::testing::AssertionResult agree_reduction(const at::Tensor& actual, const at::Tensor& expected,
-                                           int64_t n) {
-  const auto e = expected.to(at::kDouble);
-  const auto diff = (actual.to(at::kDouble) - e).abs();
-  report(diff);
-  const auto scale = e.abs().clamp_min(1.0);
-  const auto over = (diff > 2.0 * (n + 1) * kU * scale).sum().item<int64_t>();
-  const double mean = diff.mean().item<double>();
-  const double mean_bound = std::sqrt(static_cast<double>(n)) * kU * scale.mean().item<double>();
-  if (over == 0 && mean <= mean_bound) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure()
-         << over << " elements beyond the bound; max |diff| " << diff.max().item<double>()
-         << ", mean " << mean << " (bound " << mean_bound << ")";
-}
-
-/// As check() for a graph with a reduction tolerance.
-void check_reduction(const std::string& name, nn::Module& module,
-                     const std::function<at::Tensor(const at::Tensor&)>& fn,
-                     const std::function<at::Tensor(int64_t)>& make_input, int64_t n) {
-  SCOPED_TRACE(name);
-  current_check = name;
-  module.eval();
-  const auto path = temp_path(name);
-  const auto x2 = make_input(2), x5 = make_input(5);
-  qs::export_onnx(
-      module, [&](const std::vector<at::Tensor>& x) { return std::vector<at::Tensor>{fn(x[0])}; },
-      {x2}, qs::OnnxExportOptions().float_path(path));
-  const auto outputs = qs::testing::run_in_onnxruntime(path, {{{"input", x2}}, {{"input", x5}}},
-                                                       OrtOptimization::kDisabled);
-  torch::NoGradGuard no_grad;
-  EXPECT_TRUE(agree_reduction(outputs[0].at(0), fn(x2), n)) << "batch 2";
-  EXPECT_TRUE(agree_reduction(outputs[1].at(0), fn(x5), n)) << "batch 5";
-}
-
-template <typename Holder>
-void check_module_reduction(const std::string& name, Holder module,
-                            const std::function<at::Tensor(int64_t)>& make_input, int64_t n) {
-  check_reduction(
-      name, *module.ptr(), [&](const at::Tensor& x) { return module->forward(x); }, make_input, n);
-}
-
 void randomize_statistics(nn::BatchNorm2d& bn) {
   torch::NoGradGuard no_grad;
   bn->running_mean.uniform_(-1, 1);
@@ -255,15 +215,15 @@ TEST(OnnxFloatOps, NormalizationsAndEmbedding) {
   torch::manual_seed(3);
   nn::BatchNorm2d bn(4);
   randomize_statistics(bn);
-  check_module_reduction("batch_norm", bn, randn({4, 5, 5}), 1);
+  check_module("batch_norm", bn, randn({4, 5, 5}), reduction(1));
   nn::LayerNorm ln(nn::LayerNormOptions({6}));
-  check_module_reduction("layer_norm", ln, randn({3, 6}), 6);
+  check_module("layer_norm", ln, randn({3, 6}), reduction(6));
   nn::LayerNorm ln2(nn::LayerNormOptions({3, 6}).elementwise_affine(false));
-  check_module_reduction("layer_norm_2d", ln2, randn({3, 6}), 18);
+  check_module("layer_norm_2d", ln2, randn({3, 6}), reduction(18));
   nn::GroupNorm gn(nn::GroupNormOptions(2, 4));
-  check_module_reduction("group_norm", gn, randn({4, 3, 3}), 18);
+  check_module("group_norm", gn, randn({4, 3, 3}), reduction(18));
   nn::InstanceNorm2d in(nn::InstanceNorm2dOptions(3).affine(true));
-  check_module_reduction("instance_norm", in, randn({3, 4, 4}), 16);
+  check_module("instance_norm", in, randn({3, 4, 4}), reduction(16));
   nn::Embedding embedding(10, 4);
   check_module(
       "embedding", embedding,
@@ -327,17 +287,164 @@ TEST(OnnxFloatOps, Pooling) {
   check_module("max_pool2d_dilated", nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(1).dilation(2)),
                randn({3, 8, 8}), exact());
   check_module("max_pool3d", nn::MaxPool3d(2), randn({2, 4, 4, 4}), exact());
-  check_module_reduction("avg_pool2d", nn::AvgPool2d(nn::AvgPool2dOptions(3).stride(2).padding(1)),
-                         randn({3, 8, 8}), 9);
-  check_module_reduction(
-      "avg_pool2d_exclude_pad",
-      nn::AvgPool2d(nn::AvgPool2dOptions(3).stride(2).padding(1).count_include_pad(false)),
-      randn({3, 8, 8}), 9);
-  check_module_reduction("avg_pool1d", nn::AvgPool1d(2), randn({3, 8}), 2);
-  check_module_reduction("avg_pool3d", nn::AvgPool3d(2), randn({2, 4, 4, 4}), 8);
-  check_module_reduction("adaptive_avg_pool2d", nn::AdaptiveAvgPool2d(2), randn({3, 8, 6}), 12);
-  check_module_reduction("adaptive_avg_pool2d_global", nn::AdaptiveAvgPool2d(1), randn({3, 5, 5}),
-                         25);
+  check_module("avg_pool2d", nn::AvgPool2d(nn::AvgPool2dOptions(3).stride(2).padding(1)),
+               randn({3, 8, 8}), reduction(9));
+  check_module("avg_pool2d_exclude_pad",
+               nn::AvgPool2d(nn::AvgPool2dOptions(3).stride(2).padding(1).count_include_pad(false)),
+               randn({3, 8, 8}), reduction(9));
+  check_module("avg_pool1d", nn::AvgPool1d(2), randn({3, 8}), reduction(2));
+  check_module("avg_pool3d", nn::AvgPool3d(2), randn({2, 4, 4, 4}), reduction(8));
+  check_module("adaptive_avg_pool2d", nn::AdaptiveAvgPool2d(2), randn({3, 8, 6}), reduction(12));
+  check_module("adaptive_avg_pool2d_global", nn::AdaptiveAvgPool2d(1), randn({3, 5, 5}),
+               reduction(25));
   check_module("adaptive_max_pool2d", nn::AdaptiveMaxPool2d(2), randn({3, 8, 6}), exact());
-  check_module_reduction("lp_pool2d", nn::LPPool2d(nn::LPPool2dOptions(2, 2)), randn({3, 6, 6}), 4);
+  check_module("lp_pool2d", nn::LPPool2d(nn::LPPool2dOptions(2, 2)), randn({3, 6, 6}),
+               reduction(4));
+}
+
+TEST(OnnxFloatOps, ShapeOps) {
+  QS_REQUIRE_ONNXRUNTIME();
+  nn::Module none;
+  const auto input = randn({6, 4, 5});
+  using torch::indexing::None;
+  using torch::indexing::Slice;
+  check_module("flatten", nn::Flatten(), input, exact());
+  check_module("flatten_inner", nn::Flatten(nn::FlattenOptions().start_dim(2).end_dim(3)), input,
+               exact());
+  check(
+      "view_batch", none,
+      [](const at::Tensor& x) {
+        return x.view({x.size(0), -1, 5});
+      },
+      input, exact());
+  check(
+      "reshape_batch_last", none,
+      [](const at::Tensor& x) {
+        return x.reshape({4, x.size(0), -1});
+      },
+      randn({4, 5}), exact());
+  check(
+      "permute_transpose", none,
+      [](const at::Tensor& x) {
+        return x.permute({0, 3, 1, 2}).transpose(1, 2).contiguous();
+      },
+      input, exact());
+  check(
+      "cat_split_chunk", none,
+      [](const at::Tensor& x) {
+        const auto pieces = x.split(2, 1);
+        const auto chunks = x.chunk(2, 3);
+        return torch::cat({pieces[2], pieces[0], chunks[1].narrow(1, 0, 2)}, 3);
+      },
+      input, exact());
+  check(
+      "split_with_sizes", none,
+      [](const at::Tensor& x) {
+        const auto pieces = x.split_with_sizes({1, 3, 2}, 1);
+        return torch::cat({pieces[1], pieces[0]}, 1);
+      },
+      input, exact());
+  check(
+      "slice", none,
+      [](const at::Tensor& x) {
+        return x.index({Slice(), Slice(1, 5, 2), Slice(None, -1)});
+      },
+      input, exact());
+  check(
+      "squeeze_unsqueeze", none,
+      [](const at::Tensor& x) { return x.unsqueeze(2).unsqueeze(-1).squeeze(-1).squeeze(); },
+      randn({1, 4, 5}), exact());
+  check(
+      "pad_constant", none,
+      [](const at::Tensor& x) {
+        return F::pad(x, F::PadFuncOptions({1, 2, 0, 3}).value(0.5));
+      },
+      input, exact());
+  check(
+      "pad_reflect", none,
+      [](const at::Tensor& x) {
+        return F::pad(x, F::PadFuncOptions({2, 1, 1, 2}).mode(torch::kReflect));
+      },
+      input, exact());
+  check(
+      "pad_replicate", none,
+      [](const at::Tensor& x) {
+        return F::pad(x, F::PadFuncOptions({1, 1}).mode(torch::kReplicate));
+      },
+      randn({3, 5}), exact());
+}
+
+TEST(OnnxFloatOps, ElementwiseAndReductions) {
+  QS_REQUIRE_ONNXRUNTIME();
+  nn::Module none;
+  const auto input = randn({3, 4, 5});
+  const auto w = torch::randn({5});
+  check(
+      "arithmetic", none,
+      [&](const at::Tensor& x) {
+        return ((x + 1.5) * x - x / 3 + x * w - 2 * x).sub(w, 0.5).neg().clamp(-2, 3);
+      },
+      input, exact());
+  check(
+      "abs_sqrt_reciprocal_pow", none,
+      [&](const at::Tensor& x) {
+        const auto a = x.abs() + 0.5;
+        return a.sqrt() + a.reciprocal() + a.pow(2) + a.floor() + a.ceil() + a.round() + x.sign() +
+               torch::maximum(x, w) + torch::minimum(x, w);
+      },
+      input, exact());
+  check(
+      "exp_log_rsqrt_erf", none,
+      [&](const at::Tensor& x) {
+        const auto a = x.abs() + 0.5;
+        return a.log() + x.exp() + a.rsqrt() + x.erf() + x.sin() + x.cos();
+      },
+      input, transcendental());
+  check(
+      "sum_amax_amin_max", none,
+      [](const at::Tensor& x) {
+        return x.sum({1}) + x.amax(1) + x.amin({1, 2}, true).squeeze(2) + std::get<0>(x.max(1)) +
+               std::get<0>(x.min(1, true)).squeeze(1);
+      },
+      input, reduction(4));
+  check(
+      "mean_prod", none,
+      [](const at::Tensor& x) {
+        return x.mean({-1}, true) + x.prod(2, true) + x.sum({1, 2}, true);
+      },
+      input, reduction(60));
+  check(
+      "argmax", none,
+      [](const at::Tensor& x) { return std::get<1>(x.max(2)).to(at::kFloat) + x.sum(2); }, input,
+      reduction(5));
+}
+
+TEST(OnnxFloatOps, UpsampleDropoutIdentity) {
+  QS_REQUIRE_ONNXRUNTIME();
+  const auto input = randn({3, 4, 5});
+  check_module("upsample_nearest",
+               nn::Upsample(nn::UpsampleOptions().scale_factor(std::vector<double>{2, 3})), input,
+               exact());
+  check_module("upsample_bilinear",
+               nn::Upsample(nn::UpsampleOptions()
+                                .scale_factor(std::vector<double>{2, 2})
+                                .mode(torch::kBilinear)
+                                .align_corners(false)),
+               input, transcendental());
+  check_module("upsample_bilinear_align_corners",
+               nn::Upsample(nn::UpsampleOptions()
+                                .size(std::vector<int64_t>{7, 9})
+                                .mode(torch::kBilinear)
+                                .align_corners(true)),
+               input, transcendental());
+  nn::Module none;
+  check(
+      "interpolate_nearest_size", none,
+      [](const at::Tensor& x) {
+        return F::interpolate(
+            x, F::InterpolateFuncOptions().size(std::vector<int64_t>{8, 10}).mode(torch::kNearest));
+      },
+      input, exact());
+  nn::Sequential dropouts(nn::Dropout(0.5), nn::Identity(), nn::Dropout2d(0.3), nn::ReLU());
+  check_module("dropout_identity", dropouts, input, exact());
 }
