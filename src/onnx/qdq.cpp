@@ -184,52 +184,95 @@ bool grid_is_storage_range(const affine::AffineEncoding& encoding, at::ScalarTyp
                               : encoding.qmin() == -128 && encoding.qmax() == 127;
 }
 
-}  // namespace
+/// Which of eq. (1)-(3) a call appends.
+enum class Stage { kQuantize, kDequantize, kQuantizeDequantize };
 
-void append_quantize_dequantize(::onnx::GraphProto& graph, const std::string& input,
-                                const std::string& output, const affine::AffineEncoding& encoding,
-                                const std::vector<int64_t>& input_shape, const std::string& name) {
+void append_affine(::onnx::GraphProto& graph, const std::string& input, const std::string& output,
+                   const affine::AffineEncoding& encoding, const std::vector<int64_t>& input_shape,
+                   const std::string& name, Stage stage) {
   const Names names(name);
   const AxisPlan plan = plan_axes(encoding, input_shape, name);
   const at::ScalarType storage = storage_type(encoding, plan, name);
   const std::string viewed = plan.view.empty() ? input : add_view(graph, input, plan, names);
-  const std::string result = plan.view.empty() ? output : names("dequantized");
+  const std::string result = plan.view.empty() ? output : names("result");
+  const bool quantize = stage != Stage::kDequantize;
+  const bool dequantize = stage != Stage::kQuantize;
 
   if (storage != at::ScalarType::Undefined) {
     add_initializer(graph, plan.scale, names("scale"));
     add_initializer(graph, (-plan.offset).to(storage), names("zero_point"));
-    add_axis_node(graph, "QuantizeLinear", {viewed, names("scale"), names("zero_point")},
-                  names("quantized"), plan, names("quantize"));
-    std::string quantized = names("quantized");
-    if (!grid_is_storage_range(encoding, storage)) {
-      // The storage type's saturation is the wider clamp; Clip narrows it to eq. (1)'s grid.
-      add_grid_bounds(graph, encoding, storage, names);
-      add_node(graph, "Clip", {quantized, names("qmin"), names("qmax")}, {names("clipped")},
-               names("clip"));
-      quantized = names("clipped");
+    std::string quantized = viewed;
+    if (quantize) {
+      add_axis_node(graph, "QuantizeLinear", {viewed, names("scale"), names("zero_point")},
+                    names("quantized"), plan, names("quantize"));
+      quantized = names("quantized");
+      if (!grid_is_storage_range(encoding, storage)) {
+        // The storage type's saturation is the wider clamp; Clip narrows it to eq. (1)'s grid.
+        add_grid_bounds(graph, encoding, storage, names);
+        add_node(graph, "Clip", {quantized, names("qmin"), names("qmax")}, {names("clipped")},
+                 names("clip"));
+        quantized = names("clipped");
+      }
+    } else {
+      // quantsim's quantized tensors hold the grid integers as floats: exact in the storage type.
+      ::onnx::NodeProto& cast =
+          add_node(graph, "Cast", {viewed}, {names("integers")}, names("to_integers"));
+      set_attribute(cast, "to", onnx_type(storage));
+      quantized = names("integers");
     }
-    add_axis_node(graph, "DequantizeLinear", {quantized, names("scale"), names("zero_point")},
-                  result, plan, names("dequantize"));
+    if (dequantize) {
+      add_axis_node(graph, "DequantizeLinear", {quantized, names("scale"), names("zero_point")},
+                    result, plan, names("dequantize"));
+    } else {
+      ::onnx::NodeProto& cast = add_node(graph, "Cast", {quantized}, {result}, names("to_float"));
+      set_attribute(cast, "to", ::onnx::TensorProto_DataType_FLOAT);
+    }
   } else {
     // Eq. (1)-(3) one float32 operation at a time, in quantsim's order: a true division, round
     // half to even (ONNX Round), the offset subtracted after rounding, the clamp, then (q + o) * s.
     add_initializer(graph, broadcastable(plan.scale, plan), names("scale"));
     add_initializer(graph, broadcastable(plan.offset, plan), names("offset"));
-    add_grid_bounds(graph, encoding, at::kFloat, names);
-    add_node(graph, "Div", {viewed, names("scale")}, {names("scaled")}, names("divide"));
-    add_node(graph, "Round", {names("scaled")}, {names("rounded")}, names("round"));
-    add_node(graph, "Sub", {names("rounded"), names("offset")}, {names("shifted")},
-             names("subtract_offset"));
-    add_node(graph, "Clip", {names("shifted"), names("qmin"), names("qmax")}, {names("quantized")},
-             names("clip"));
-    add_node(graph, "Add", {names("quantized"), names("offset")}, {names("unshifted")},
-             names("add_offset"));
-    add_node(graph, "Mul", {names("unshifted"), names("scale")}, {result}, names("multiply"));
+    std::string quantized = viewed;
+    if (quantize) {
+      add_grid_bounds(graph, encoding, at::kFloat, names);
+      add_node(graph, "Div", {viewed, names("scale")}, {names("scaled")}, names("divide"));
+      add_node(graph, "Round", {names("scaled")}, {names("rounded")}, names("round"));
+      add_node(graph, "Sub", {names("rounded"), names("offset")}, {names("shifted")},
+               names("subtract_offset"));
+      quantized = dequantize ? names("quantized") : result;
+      add_node(graph, "Clip", {names("shifted"), names("qmin"), names("qmax")}, {quantized},
+               names("clip"));
+    }
+    if (dequantize) {
+      add_node(graph, "Add", {quantized, names("offset")}, {names("unshifted")},
+               names("add_offset"));
+      add_node(graph, "Mul", {names("unshifted"), names("scale")}, {result}, names("multiply"));
+    }
   }
   if (!plan.view.empty()) {
     add_node(graph, "Shape", {input}, {names("input_shape")}, names("shape"));
     add_node(graph, "Reshape", {result, names("input_shape")}, {output}, names("unview"));
   }
+}
+
+}  // namespace
+
+void append_quantize_dequantize(::onnx::GraphProto& graph, const std::string& input,
+                                const std::string& output, const affine::AffineEncoding& encoding,
+                                const std::vector<int64_t>& input_shape, const std::string& name) {
+  append_affine(graph, input, output, encoding, input_shape, name, Stage::kQuantizeDequantize);
+}
+
+void append_quantize(::onnx::GraphProto& graph, const std::string& input, const std::string& output,
+                     const affine::AffineEncoding& encoding,
+                     const std::vector<int64_t>& input_shape, const std::string& name) {
+  append_affine(graph, input, output, encoding, input_shape, name, Stage::kQuantize);
+}
+
+void append_dequantize(::onnx::GraphProto& graph, const std::string& input,
+                       const std::string& output, const affine::AffineEncoding& encoding,
+                       const std::vector<int64_t>& input_shape, const std::string& name) {
+  append_affine(graph, input, output, encoding, input_shape, name, Stage::kDequantize);
 }
 
 void append_quantized_weight(::onnx::GraphProto& graph, const at::Tensor& weight,

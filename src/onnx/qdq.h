@@ -47,6 +47,20 @@ void append_quantize_dequantize(::onnx::GraphProto& graph, const std::string& in
                                 const std::string& output, const affine::AffineEncoding& encoding,
                                 const std::vector<int64_t>& input_shape, const std::string& name);
 
+/// Appends nodes computing `output` = quantize(`input`) (eq. (1)): the grid integers q as float32,
+/// as quantsim's quantize returns them (QuantizeLinear [-> Clip] -> Cast to float, or the float
+/// ops of eq. (1)). Arguments and errors as append_quantize_dequantize.
+void append_quantize(::onnx::GraphProto& graph, const std::string& input, const std::string& output,
+                     const affine::AffineEncoding& encoding,
+                     const std::vector<int64_t>& input_shape, const std::string& name);
+
+/// Appends nodes computing `output` = dequantize(`input`) (eq. (2)) of float32 grid integers (the
+/// output of quantize: values on the grid; Cast to the storage type -> DequantizeLinear, or
+/// Add(o) -> Mul(s)). Arguments and errors as append_quantize_dequantize.
+void append_dequantize(::onnx::GraphProto& graph, const std::string& input,
+                       const std::string& output, const affine::AffineEncoding& encoding,
+                       const std::vector<int64_t>& input_shape, const std::string& name);
+
 /// Adds `weight` quantized with `encoding` as an integer initializer and appends the nodes that
 /// dequantize it into `output` (float32, `weight`'s shape), equal to
 /// quantize_dequantize(weight) bit for bit. Errors as append_quantize_dequantize.

@@ -274,6 +274,61 @@ TEST(QdqOnnxRuntime, NarrowGridsAndZeroPointsBeyondTheStorageType) {
   expect_onnxruntime_equals_quantsim(cases);
 }
 
+TEST(QdqOnnxRuntime, QuantizeAndDequantizeAsSeparateNodes) {
+  QS_REQUIRE_ONNXRUNTIME();
+  std::mt19937 rng(7);
+  struct Layout {
+    std::vector<int64_t> shape, scale_shape, block_size, export_shape;
+    int64_t bitwidth;
+    bool symmetric;
+  };
+  const std::vector<Layout> layouts = {
+      {{4, 30}, {}, {}, {-1, 30}, 4, false},
+      {{2, 3, 4, 5}, {3, 1, 1}, {}, {-1, 3, 4, 5}, 8, true},
+      {{8, 16}, {8, 4}, {1, 4}, {8, 16}, 12, false},
+      {{8, 16}, {8, 4}, {1, 4}, {8, 16}, 3, true},
+  };
+  onnx::GraphProto graph;
+  graph.set_name("quantize_dequantize");
+  qs::testing::OrtInputs feeds;
+  std::vector<at::Tensor> expected;
+  for (size_t i = 0; i < layouts.size(); ++i) {
+    const Layout& l = layouts[i];
+    const auto encoding =
+        random_encoding(l.scale_shape, l.bitwidth, l.symmetric, l.block_size, rng);
+    const at::Tensor x = probing_input(l.shape, *encoding, rng);
+    const std::string n = std::to_string(i);
+    ox::set_value_info(*graph.add_input(), "x" + n, at::kFloat, l.export_shape);
+    ox::append_quantize(graph, "x" + n, "q" + n, *encoding, l.export_shape, "quantize" + n);
+    ox::append_dequantize(graph, "q" + n, "d" + n, *encoding, l.export_shape, "dequantize" + n);
+    ox::set_value_info(*graph.add_output(), "q" + n, at::kFloat, l.export_shape);
+    ox::set_value_info(*graph.add_output(), "d" + n, at::kFloat, l.export_shape);
+    feeds.emplace_back("x" + n, x);
+    const at::Tensor q = qs::affine::quantize(x, encoding->scale(), encoding->offset(),
+                                              encoding->qmin(), encoding->qmax(), l.block_size);
+    expected.push_back(q);
+    expected.push_back(
+        qs::affine::dequantize(q, encoding->scale(), encoding->offset(), l.block_size));
+  }
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("qdq_ort_split_" + std::to_string(::getpid()) + ".onnx");
+  ox::write_model(ox::make_model(graph, ox::kCheckedOpset), path.string());
+  const auto outputs = qs::testing::run_in_onnxruntime(path.string(), feeds);
+  std::filesystem::remove(path);
+  ASSERT_EQ(outputs.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    SCOPED_TRACE(c10::str(i % 2 == 0 ? "quantize" : "dequantize", " of layout ", i / 2));
+    if (i % 2 == 0) {
+      // Integers carry no sign of zero: where round(x / s) - o is -0 (x in (-s/2, 0), o = 0)
+      // quantsim's float grid value is -0 and the runtime's +0 (docs/onnx.md §4).
+      EXPECT_TRUE(at::equal(outputs[i], expected[i]));
+      EXPECT_TRUE(qs::testing::bitwise_equal(outputs[i], expected[i] + 0.0f));
+    } else {
+      EXPECT_TRUE(qs::testing::bitwise_equal(outputs[i], expected[i]));
+    }
+  }
+}
+
 TEST(QdqOnnxRuntime, Float16AndBFloat16AsCastPairs) {
   QS_REQUIRE_ONNXRUNTIME();
   onnx::GraphProto graph;
