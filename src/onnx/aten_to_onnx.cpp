@@ -11,6 +11,7 @@
 #include <ATen/PadNd.h>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <unordered_map>
@@ -77,6 +78,7 @@ class Translator {
         reserved_[value] = captured_.output_names[i];
       }
     }
+    if (quantizers_ == QuantizerNodes::kFloat) hand_output_names_to_quantized_tensors();
     for (const auto* node : graph.nodes()) {
       if (node->kind() == torch::jit::prim::Constant || consumed_.count(node) != 0) continue;
       current_ = node;
@@ -259,6 +261,29 @@ class Translator {
   static int64_t normalized_dim(int64_t dim, int64_t rank) { return dim < 0 ? dim + rank : dim; }
 
  private:
+  /// In the float graph a quantizer is no node: when one produces a graph output, the tensor it
+  /// quantizes takes the output's name (rather than an Identity copying it there), so that the
+  /// encodings key the graph's output.
+  void hand_output_names_to_quantized_tensors() {
+    bool moved = true;
+    while (moved) {
+      moved = false;
+      for (auto it = reserved_.begin(); it != reserved_.end(); ++it) {
+        const auto* node = it->first->node();
+        if (std::strncmp(node->kind().toQualString(), "quantsim::", 10) != 0) continue;
+        const auto* input = node->input(0);
+        const auto kind = input->node()->kind();
+        if (kind == torch::jit::prim::Param || kind == torch::jit::prim::Constant ||
+            input->uses().size() != 1 || reserved_.count(input) != 0) {
+          continue;
+        }
+        reserved_[input] = it->second;
+        reserved_.erase(it);
+        moved = true;
+        break;
+      }
+    }
+  }
   void add_value_info(::onnx::ValueInfoProto* info, const Value* value, const std::string& name) {
     info->set_name(name);
     auto* tensor = info->mutable_type()->mutable_tensor_type();
