@@ -4,6 +4,7 @@
 
 #include <quantsim/affine/functional.h>
 #include <quantsim/errors.h>
+#include <quantsim/floating/quantizer.h>
 
 #include <ATen/ATen.h>
 
@@ -327,6 +328,60 @@ void append_float_quantize_dequantize(::onnx::GraphProto& graph, const std::stri
   ::onnx::NodeProto& widen =
       add_node(graph, "Cast", {names("narrowed")}, {output}, names("cast_back"));
   set_attribute(widen, "to", ::onnx::TensorProto_DataType_FLOAT);
+}
+
+namespace {
+
+/// The quantizer's affine encoding, or null for a float quantizer; c10::Error when it has none
+/// to export.
+std::shared_ptr<affine::AffineEncoding> exportable_encoding(const QuantizerBase& quantizer,
+                                                            const std::string& name) {
+  TORCH_CHECK(!quantizer.is_calibrating(), "ONNX export of '", name,
+              "': the quantizer is calibrating (inside compute_encodings); export after the "
+              "calibration scope closes");
+  TORCH_CHECK(quantizer.is_initialized(), "ONNX export of '", name,
+              "': the quantizer is not initialized (calibrate it, set its range or load its "
+              "encodings)");
+  if (dynamic_cast<const floating::FloatQuantizeDequantizeImpl*>(&quantizer) != nullptr) {
+    return nullptr;
+  }
+  auto encoding = std::dynamic_pointer_cast<affine::AffineEncoding>(quantizer.get_encoding());
+  TORCH_CHECK(encoding != nullptr, "ONNX export of '", name,
+              "': the quantizer has no affine encoding");
+  return encoding;
+}
+
+}  // namespace
+
+void append_quantizer(::onnx::GraphProto& graph, const std::string& input,
+                      const std::string& output, const QuantizerBase& quantizer,
+                      const std::vector<int64_t>& input_shape, const std::string& name) {
+  const auto encoding = exportable_encoding(quantizer, name);
+  if (encoding != nullptr) {
+    append_quantize_dequantize(graph, input, output, *encoding, input_shape, name);
+    return;
+  }
+  const auto& floating = dynamic_cast<const floating::FloatQuantizeDequantizeImpl&>(quantizer);
+  append_float_quantize_dequantize(graph, input, output, floating.format(),
+                                   floating.maxval.defined(), name);
+}
+
+void append_quantized_weight(::onnx::GraphProto& graph, const at::Tensor& weight,
+                             const std::string& output, const QuantizerBase& quantizer,
+                             const std::string& name) {
+  const auto encoding = exportable_encoding(quantizer, name);
+  if (encoding != nullptr) {
+    append_quantized_weight(graph, weight, output, *encoding, name);
+    return;
+  }
+  const auto& floating = dynamic_cast<const floating::FloatQuantizeDequantizeImpl&>(quantizer);
+  const std::string stored = name + "/float";
+  // Checked before the initializer is added, so that a refused format leaves the graph as it was.
+  ::onnx::GraphProto nodes;
+  append_float_quantize_dequantize(nodes, stored, output, floating.format(),
+                                   floating.maxval.defined(), name);
+  add_initializer(graph, weight.detach().to(at::kFloat), stored);
+  for (const auto& node : nodes.node()) *graph.add_node() = node;
 }
 
 }  // namespace quantsim::onnx_export

@@ -25,6 +25,7 @@
 
 #include <quantsim/affine/encoding.h>
 #include <quantsim/floating/format.h>
+#include <quantsim/quantizer_base.h>
 
 #include <ATen/core/Tensor.h>
 #include <onnx/onnx_pb.h>
@@ -76,5 +77,21 @@ void append_float_quantize_dequantize(::onnx::GraphProto& graph, const std::stri
                                       const std::string& output,
                                       const floating::FloatFormat& format, bool has_maxval,
                                       const std::string& name);
+
+/// The quantize-dequantize of a quantizer module: append_quantize_dequantize with an affine
+/// quantizer's encoding (QuantizeDequantize, GroupedBlockQuantizeDequantize through its final
+/// scales), append_float_quantize_dequantize for a FloatQuantizeDequantize. c10::Error naming
+/// `name` for a quantizer that is not initialized or is calibrating (inside compute_encodings);
+/// otherwise the errors of those functions.
+void append_quantizer(::onnx::GraphProto& graph, const std::string& input,
+                      const std::string& output, const QuantizerBase& quantizer,
+                      const std::vector<int64_t>& input_shape, const std::string& name);
+
+/// A weight quantized by a quantizer module: append_quantized_weight with an affine quantizer's
+/// encoding; for a float16/bfloat16 FloatQuantizeDequantize, the float32 weight as an initializer
+/// and its Cast pair. Errors as append_quantizer.
+void append_quantized_weight(::onnx::GraphProto& graph, const at::Tensor& weight,
+                             const std::string& output, const QuantizerBase& quantizer,
+                             const std::string& name);
 
 }  // namespace quantsim::onnx_export

@@ -13,6 +13,7 @@
 #include <quantsim/affine/functional.h>
 #include <quantsim/affine/grouped_block_quantizer.h>
 #include <quantsim/floating/functional.h>
+#include <quantsim/floating/quantizer.h>
 
 #include <filesystem>
 #include <random>
@@ -327,6 +328,70 @@ TEST(QdqOnnxRuntime, QuantizeAndDequantizeAsSeparateNodes) {
       EXPECT_TRUE(qs::testing::bitwise_equal(outputs[i], expected[i]));
     }
   }
+}
+
+TEST(QdqOnnxRuntime, QuantizerModulesAsTheyCompute) {
+  QS_REQUIRE_ONNXRUNTIME();
+  const at::Tensor x = at::randn({3, 4, 5, 5}) * 3;
+  const at::Tensor w = at::randn({4, 8});
+  qs::affine::QuantizeDequantize per_tensor({}, 8, /*symmetric=*/false);
+  qs::affine::QuantizeDequantize per_channel({4, 1, 1}, 4, /*symmetric=*/true);
+  qs::affine::QuantizeDequantize weight_quantizer({4, 1}, 6, /*symmetric=*/true);
+  qs::floating::FloatQuantizeDequantize half(torch::kHalf);
+  per_tensor->compute_encodings([&] { per_tensor(x); });
+  per_channel->compute_encodings([&] { per_channel(x); });
+  weight_quantizer->compute_encodings([&] { weight_quantizer(w); });
+
+  onnx::GraphProto graph;
+  graph.set_name("modules");
+  const std::vector<int64_t> shape = {-1, 4, 5, 5};
+  ox::set_value_info(*graph.add_input(), "x", at::kFloat, shape);
+  ox::append_quantizer(graph, "x", "y0", *per_tensor, shape, "per_tensor");
+  ox::append_quantizer(graph, "x", "y1", *per_channel, shape, "per_channel");
+  ox::append_quantizer(graph, "x", "y2", *half, shape, "half");
+  ox::append_quantized_weight(graph, w, "w0", *weight_quantizer, "fc.weight");
+  ox::append_quantized_weight(graph, w, "w1", *half, "fc2.weight");
+  for (const char* y : {"y0", "y1", "y2"}) {
+    ox::set_value_info(*graph.add_output(), y, at::kFloat, shape);
+  }
+  for (const char* y : {"w0", "w1"}) ox::set_value_info(*graph.add_output(), y, at::kFloat, {4, 8});
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("qdq_ort_modules_" + std::to_string(::getpid()) + ".onnx");
+  ox::write_model(ox::make_model(graph, ox::kCheckedOpset), path.string());
+  const auto outputs = qs::testing::run_in_onnxruntime(path.string(), {{"x", x}});
+  std::filesystem::remove(path);
+  ASSERT_EQ(outputs.size(), 5u);
+  EXPECT_TRUE(qs::testing::bitwise_equal(outputs[0], per_tensor(x)));
+  EXPECT_TRUE(qs::testing::bitwise_equal(outputs[1], per_channel(x)));
+  EXPECT_TRUE(qs::testing::bitwise_equal(outputs[2], half(x)));
+  EXPECT_TRUE(qs::testing::bitwise_equal(outputs[3], weight_quantizer(w)));
+  EXPECT_TRUE(qs::testing::bitwise_equal(outputs[4], half(w)));
+}
+
+TEST(QdqExport, UninitializedOrCalibratingQuantizersAreAnErrorNamingThem) {
+  onnx::GraphProto graph;
+  qs::affine::QuantizeDequantize quantizer({}, 8, false);
+  try {
+    ox::append_quantizer(graph, "x", "y", *quantizer, {4}, "conv1.output_0");
+    FAIL() << "exported an uninitialized quantizer";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what_without_backtrace()).find("conv1.output_0"), std::string::npos);
+    EXPECT_NE(std::string(e.what_without_backtrace()).find("not initialized"), std::string::npos);
+  }
+  quantizer->set_range(-1.0, 1.0);
+  {
+    auto calibrating = quantizer->compute_encodings();
+    quantizer(at::randn({4}));
+    try {
+      ox::append_quantized_weight(graph, at::randn({4}), "y", *quantizer, "fc.weight");
+      FAIL() << "exported a calibrating quantizer";
+    } catch (const c10::Error& e) {
+      EXPECT_NE(std::string(e.what_without_backtrace()).find("fc.weight"), std::string::npos);
+      EXPECT_NE(std::string(e.what_without_backtrace()).find("calibrating"), std::string::npos);
+    }
+  }
+  EXPECT_EQ(graph.node_size(), 0);
+  EXPECT_EQ(graph.initializer_size(), 0);
 }
 
 TEST(QdqOnnxRuntime, Float16AndBFloat16AsCastPairs) {
