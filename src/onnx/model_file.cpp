@@ -11,11 +11,10 @@
 namespace quantsim::onnx_export {
 
 ::onnx::ModelProto make_model(::onnx::GraphProto graph, int64_t opset) {
-  TORCH_CHECK_VALUE(opset == kCheckedOpset || opset == kQdq21Opset, "ONNX `opset` must be ",
-                    kCheckedOpset, " or ", kQdq21Opset, ", got ", opset);
+  TORCH_CHECK_VALUE(opset == kCheckedOpset, "ONNX `opset` must be ", kCheckedOpset,
+                    " (docs/onnx.md §2), got ", opset);
   ::onnx::ModelProto model;
-  // The IR version each opset was released with (onnx/helper.py's VERSION_TABLE).
-  model.set_ir_version(opset == kCheckedOpset ? 8 : 10);
+  model.set_ir_version(8);  // opset 17's (onnx/helper.py's VERSION_TABLE)
   model.set_producer_name("quantsim");
   model.set_producer_version(kVersion);
   auto* import = model.add_opset_import();
