@@ -865,6 +865,36 @@ void quantize_dequantize(T& t, const Node* n) {
   }
 }
 
+/// quantsim::quantize (to grid integers, as floats) and quantsim::dequantize (back): in the float
+/// graph the pair is the identity (the quantizer is recorded at its quantize).
+void quantize_only(T& t, const Node* n) {
+  const auto x = n->input(0);
+  const auto path = quantizer_path(t, n, n->input(1));
+  t.result().quantized_tensors[path] = t.name_of(x);
+  if (t.quantizers() == QuantizerNodes::kFloat) return identity(t, n);
+  const affine::AffineEncoding encoding(
+      T::constant(n->input(1)).toTensor(), T::constant(n->input(2)).toTensor(),
+      affine::Grid{t.int_arg(n->input(3)), t.int_arg(n->input(4))}, false, t.ints_arg(n->input(5)));
+  append_quantize(t.graph(), t.name_of(x), t.output(), encoding, t.dynamic_sizes_of(x),
+                  path.empty() ? t.name_of(x) : path);
+}
+
+void dequantize_only(T& t, const Node* n) {
+  if (t.quantizers() == QuantizerNodes::kFloat) return identity(t, n);
+  const auto q = n->input(0);
+  const auto scale = T::constant(n->input(1)).toTensor();
+  // The grid is not an argument of dequantize (eq. (2) needs none): that of the quantize the
+  // integers come from, else a 16-bit one, which qdq.h computes as eq. (2) in float32 ops.
+  affine::Grid grid{-32768, 32767};
+  if (q->node()->kind() == c10::Symbol::fromQualString("quantsim::quantize")) {
+    grid = affine::Grid{t.int_arg(q->node()->input(3)), t.int_arg(q->node()->input(4))};
+  }
+  const affine::AffineEncoding encoding(scale, T::constant(n->input(2)).toTensor(), grid, false,
+                                        t.ints_arg(n->input(3)));
+  append_dequantize(t.graph(), t.name_of(q), t.output(), encoding, t.dynamic_sizes_of(q),
+                    t.fresh("dequantize"));
+}
+
 void float_quantize_dequantize(T& t, const Node* n) {
   const auto x = n->input(0);
   const bool has_maxval = !t.is_none(n->input(5));
@@ -1075,6 +1105,8 @@ std::unordered_map<std::string, Translation> make_translations() {
   // quantsim's operator library.
   table["quantsim::quantize_dequantize"] = quantize_dequantize;
   table["quantsim::float_quantize_dequantize"] = float_quantize_dequantize;
+  table["quantsim::quantize"] = quantize_only;
+  table["quantsim::dequantize"] = dequantize_only;
   return table;
 }
 

@@ -173,3 +173,85 @@ TEST(OnnxExport, UnsupportedOpIsAnErrorNamingOpAndModuleAndWritesNothing) {
   EXPECT_NE(message.find("after module `0`"), std::string::npos) << message;
   EXPECT_EQ(qs::testing::read_file(path), "an earlier export");
 }
+
+namespace {
+
+/// quantsim's own quantized modules (the quantizers record their operator while tracing).
+struct SimNetImpl : nn::Module {
+  SimNetImpl()
+      : conv(register_module(
+            "conv", qs::nn::FakeQuantizedConv2d(nn::Conv2dOptions(3, 8, 3).stride(2).padding(1)))),
+        fc(register_module("fc", qs::nn::QuantizedLinear(nn::LinearOptions(8 * 4 * 4, 10)))) {
+    conv->input_quantizers[0] = qs::affine::QuantizeDequantize({}, 8, false);
+    conv->output_quantizers[0] = qs::affine::QuantizeDequantize({}, 8, false);
+    conv->param_quantizers["weight"] = qs::affine::QuantizeDequantize({8, 1, 1, 1}, 8, true);
+    fc->output_quantizers[0] = qs::affine::QuantizeDequantize({}, 8, false);
+    fc->param_quantizers["weight"] = qs::affine::QuantizeDequantize(
+        qs::affine::QuantizerOptions({10, 4}, 4, true).block_size({1, 32}));
+  }
+  at::Tensor forward(const at::Tensor& x) {
+    return fc->forward(torch::relu(conv->forward(x)).flatten(1));
+  }
+  qs::nn::FakeQuantizedConv2d conv;
+  qs::nn::QuantizedLinear fc;
+};
+TORCH_MODULE(SimNet);
+
+}  // namespace
+
+TEST(OnnxExport, QuantizedModulesExportAndRunInOnnxRuntime) {
+  QS_REQUIRE_ONNXRUNTIME();
+  torch::manual_seed(21);
+  SimNet net;
+  net->eval();
+  const auto calibration = torch::randn({32, 3, 8, 8});
+  {
+    auto conv_calibrating = net->conv->compute_encodings();
+    auto fc_calibrating = net->fc->compute_encodings();
+    torch::NoGradGuard no_grad;
+    net->forward(calibration);
+  }
+  const auto qdq_path = temp_path("simnet_qdq.onnx"), float_path = temp_path("simnet.onnx");
+  const auto quantized =
+      qs::export_onnx(net, torch::randn({2, 3, 8, 8}),
+                      qs::OnnxExportOptions().qdq_path(qdq_path).float_path(float_path));
+  EXPECT_EQ(quantized.at("conv.input_quantizers.0"), "input");
+  EXPECT_EQ(quantized.count("conv.output_quantizers.0"), 1u);
+  EXPECT_EQ(quantized.at("fc.output_quantizers.0"), "output");
+  const auto x = torch::randn({64, 3, 8, 8});
+  const auto output = qs::testing::run_in_onnxruntime(
+      qdq_path, qs::testing::OrtInputs{{"input", x}}, OrtOptimization::kDisabled);
+  torch::NoGradGuard no_grad;
+  const auto expected = net->forward(x);
+  const auto diff = (output.at(0) - expected).abs();
+  const double step = net->fc->output_quantizers[0]->get_scale()->item<double>();
+  if (std::getenv("QUANTSIM_REPORT_DIFFS") != nullptr) {
+    std::printf("simnet QDQ: %ld of %ld elements differ, max |diff| %.3g (step %.3g)\n",
+                static_cast<long>((diff > 0).sum().item<int64_t>()),
+                static_cast<long>(expected.numel()), diff.max().item<double>(), step);
+  }
+  EXPECT_LE(diff.max().item<double>(), step * 1.0001);
+  EXPECT_LE((diff > 0).sum().item<int64_t>(), expected.numel() / 20) << "more than 5% differ";
+}
+
+// The weights' quantizers as nodes over the named weights. Disabled until
+// BaseQuantizationMixin::quantized_parameter (src/nn/base_quantization_mixin.cpp) skips its
+// cache of quantized parameters while tracing (`|| ops::tracing()` beside is_calibrating()):
+// today the trace sees the cached, already quantized weight, an anonymous constant, so the QDQ
+// graph holds float weights (equal values) and the encodings miss the weights' quantizers.
+TEST(OnnxExport, DISABLED_ParameterQuantizersAreNodesOverNamedWeights) {
+  torch::manual_seed(21);
+  SimNet net;
+  net->eval();
+  {
+    auto conv_calibrating = net->conv->compute_encodings();
+    auto fc_calibrating = net->fc->compute_encodings();
+    torch::NoGradGuard no_grad;
+    net->forward(torch::randn({32, 3, 8, 8}));
+  }
+  net->forward(torch::randn({2, 3, 8, 8}));  // fills the cache
+  const auto quantized = qs::export_onnx(net, torch::randn({2, 3, 8, 8}),
+                                         qs::OnnxExportOptions().float_path(temp_path("w.onnx")));
+  EXPECT_EQ(quantized.at("conv.param_quantizers.weight"), "conv.weight");
+  EXPECT_EQ(quantized.at("fc.param_quantizers.weight"), "fc.weight");
+}
