@@ -5,14 +5,33 @@
 #include "onnx/model_file.h"
 
 #include <quantsim/errors.h>
+#include <quantsim/quantizer_base.h>
 
 namespace quantsim {
+namespace {
+
+/// A quantizer that is calibrating records this batch's statistics (its trace would depend on
+/// the data), and one without an encoding has nothing to export: both are errors naming it.
+void check_quantizers(torch::nn::Module& module) {
+  for (const auto& item : module.named_modules("", /*include_self=*/true)) {
+    const auto* quantizer = dynamic_cast<const QuantizerBase*>(item.value().get());
+    if (quantizer == nullptr) continue;
+    const auto& path = item.key();
+    TORCH_CHECK(!quantizer->is_calibrating(), "cannot export to ONNX: the quantizer `", path,
+                "` is calibrating (export after compute_encodings() has finished)");
+    TORCH_CHECK(quantizer->is_initialized(), "cannot export to ONNX: the quantizer `", path,
+                "` has no encoding (calibrate it with compute_encodings() or set its range)");
+  }
+}
+
+}  // namespace
 
 std::map<std::string, std::string> export_onnx(torch::nn::Module& module,
                                                const OnnxForward& forward,
                                                const std::vector<at::Tensor>& inputs,
                                                const OnnxExportOptions& options) {
   using namespace onnx_export;
+  check_quantizers(module);
   const auto captured = capture(module, forward, inputs);
   // Both graphs are translated and checked before either file is written.
   auto float_graph = translate(captured, QuantizerNodes::kFloat, options.graph_name());

@@ -255,3 +255,50 @@ TEST(OnnxExport, DISABLED_ParameterQuantizersAreNodesOverNamedWeights) {
   EXPECT_EQ(quantized.at("conv.param_quantizers.weight"), "conv.weight");
   EXPECT_EQ(quantized.at("fc.param_quantizers.weight"), "fc.weight");
 }
+
+TEST(OnnxExport, UninitializedOrCalibratingQuantizerIsAnErrorNamingIt) {
+  SimNet net;
+  net->eval();
+  const auto path = temp_path("uninitialized.onnx");
+  std::filesystem::remove(path);
+  const auto message = [&] {
+    try {
+      qs::export_onnx(net, torch::randn({2, 3, 8, 8}), qs::OnnxExportOptions().qdq_path(path));
+    } catch (const c10::Error& e) {
+      return std::string(e.what_without_backtrace());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message().find("the quantizer `conv.input_quantizers.0` has no encoding"),
+            std::string::npos)
+      << message();
+  {
+    auto calibrating = net->conv->compute_encodings();
+    EXPECT_NE(message().find("the quantizer `conv.input_quantizers.0` is calibrating"),
+              std::string::npos)
+        << message();
+  }
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(OnnxExport, Float16QuantizerIsACastPairInOnnxRuntime) {
+  QS_REQUIRE_ONNXRUNTIME();
+  qs::nn::FakeQuantizedLinear linear(nn::LinearOptions(8, 4));
+  linear->output_quantizers[0] = qs::floating::FloatQuantizeDequantize(torch::kHalf);
+  linear->input_quantizers[0] = qs::floating::FloatQuantizeDequantize(torch::kBFloat16);
+  linear->eval();
+  const auto path = temp_path("float16.onnx");
+  const auto quantized =
+      qs::export_onnx(linear, torch::randn({2, 8}), qs::OnnxExportOptions().qdq_path(path));
+  EXPECT_EQ(quantized.size(), 2u);
+  const auto x = torch::randn({16, 8}) * 100;
+  const auto output = qs::testing::run_in_onnxruntime(path, qs::testing::OrtInputs{{"input", x}},
+                                                      OrtOptimization::kDisabled);
+  torch::NoGradGuard no_grad;
+  const auto expected = linear->forward(x);
+  // Both are float16 values; the Gemm's summation order may move a sum across a float16
+  // rounding boundary: at most one float16 step (2^-10 relative) apart.
+  const auto diff = (output.at(0) - expected).abs();
+  EXPECT_TRUE((diff <= expected.abs() * std::ldexp(1.0, -10) + 1e-30).all().item<bool>());
+  EXPECT_EQ(output.at(0).to(at::kHalf).to(at::kFloat).equal(output.at(0)), true);
+}
