@@ -11,14 +11,16 @@
 /// - the script: the checkout's tools/onnxruntime/run_model.js.
 ///
 /// A test that needs the runtime starts with QS_REQUIRE_ONNXRUNTIME(): on a CI host (CI=true) a
-/// missing runtime fails the test, elsewhere it skips it with the reason.
+/// missing runtime fails the test, elsewhere it skips it with the reason. The runner itself needs
+/// no GoogleTest (the macro expands in test files, which include it): a program such as the demo
+/// can compile onnxruntime.cpp with the two definitions tests/CMakeLists.txt gives it.
 ///
 ///     QS_REQUIRE_ONNXRUNTIME();
 ///     auto outputs = run_in_onnxruntime(path, {{"x", x}}, OrtOptimization::kDisabled);
 
 #include <ATen/ATen.h>
-#include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <string>
 #include <utility>
 #include <vector>
