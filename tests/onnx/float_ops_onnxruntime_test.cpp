@@ -448,3 +448,56 @@ TEST(OnnxFloatOps, UpsampleDropoutIdentity) {
   nn::Sequential dropouts(nn::Dropout(0.5), nn::Identity(), nn::Dropout2d(0.3), nn::ReLU());
   check_module("dropout_identity", dropouts, input, exact());
 }
+
+namespace {
+
+/// Pre-norm transformer block: LayerNorm, attention (MatMul, Softmax), GELU MLP, residual Adds.
+struct BlockImpl : nn::Module {
+  BlockImpl()
+      : ln1(register_module("ln1", nn::LayerNorm(nn::LayerNormOptions({16})))),
+        ln2(register_module("ln2", nn::LayerNorm(nn::LayerNormOptions({16})))),
+        qkv(register_module("qkv", nn::Linear(16, 48))),
+        proj(register_module("proj", nn::Linear(16, 16))),
+        up(register_module("up", nn::Linear(16, 32))),
+        down(register_module("down", nn::Linear(32, 16))) {}
+  at::Tensor forward(const at::Tensor& x) {
+    const auto parts = qkv->forward(ln1->forward(x)).chunk(3, -1);
+    const auto attention = torch::softmax(parts[0].matmul(parts[1].transpose(1, 2)) / 4.0, -1);
+    const auto y = x + proj->forward(attention.matmul(parts[2]));
+    return y + down->forward(torch::gelu(up->forward(ln2->forward(y))));
+  }
+  nn::LayerNorm ln1, ln2;
+  nn::Linear qkv, proj, up, down;
+};
+TORCH_MODULE(Block);
+
+/// conv-bn-relu-conv-bn plus the input, then relu.
+struct ResidualImpl : nn::Module {
+  ResidualImpl()
+      : conv1(register_module("conv1", nn::Conv2d(nn::Conv2dOptions(4, 4, 3).padding(1)))),
+        conv2(register_module("conv2", nn::Conv2d(nn::Conv2dOptions(4, 4, 3).padding(1)))),
+        bn1(register_module("bn1", nn::BatchNorm2d(4))),
+        bn2(register_module("bn2", nn::BatchNorm2d(4))) {
+    randomize_statistics(bn1);
+    randomize_statistics(bn2);
+  }
+  at::Tensor forward(const at::Tensor& x) {
+    const auto y = bn2->forward(conv2->forward(torch::relu(bn1->forward(conv1->forward(x)))));
+    return torch::relu(y + x);
+  }
+  nn::Conv2d conv1, conv2;
+  nn::BatchNorm2d bn1, bn2;
+};
+TORCH_MODULE(Residual);
+
+}  // namespace
+
+// Whole blocks chain dot products (length up to 36 here) and normalizations; errors compound
+// through a few layers, so the bound is the reduction rule at n = 4 * 36 (each of the four
+// stages may add the error of one length-36 sum, relative to magnitudes of about 1).
+TEST(OnnxFloatOps, TransformerAndResidualBlocks) {
+  QS_REQUIRE_ONNXRUNTIME();
+  torch::manual_seed(8);
+  check_module("transformer_block", Block(), randn({5, 16}), reduction(4 * 36));
+  check_module("residual_block", Residual(), randn({4, 6, 6}), reduction(4 * 36));
+}
