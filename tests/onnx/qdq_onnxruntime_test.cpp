@@ -410,7 +410,8 @@ TEST(QdqOnnxRuntime, Float16AndBFloat16AsCastPairs) {
   x = x.view(at::kFloat);
   x = at::where(x.isnan(), at::zeros_like(x), x);
   x = at::cat({x, -x, at::tensor({65519.f, 65520.f, 1e38f, 3.3961e38f, 5.96e-8f, 2.98e-8f})});
-  const auto path = std::filesystem::temp_directory_path() / "qdq_ort_cast.onnx";
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("qdq_ort_cast_" + std::to_string(::getpid()) + ".onnx");
   ox::write_model(ox::make_model(graph, ox::kCheckedOpset), path.string());
   const auto outputs =
       qs::testing::run_in_onnxruntime(path.string(), {{"x_float16", x}, {"x_bfloat16", x}});
