@@ -131,5 +131,9 @@ TEST(OnnxCapture, DataDependentTraceIsAnErrorNamingTheModule) {
             {torch::ones({2, 4})});
   });
   EXPECT_NE(message.find("the trace depends on the input data"), std::string::npos) << message;
-  EXPECT_NE(message.find("relu, after the model's own parameters"), std::string::npos) << message;
+  // Which branch the first trace takes depends on the weights' sign; either way the node is
+  // located after the Linear whose parameters are the model's own.
+  EXPECT_NE(message.find(", after the model's own parameters, differs between batch sizes 2 and 3"),
+            std::string::npos)
+      << message;
 }
