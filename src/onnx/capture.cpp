@@ -139,6 +139,10 @@ void compare_traces(CapturedGraph& captured, const torch::jit::Graph& other) {
     corresponding[graph.inputs()[i]] = other.inputs()[i];
   }
   const auto differ = [&](const torch::jit::Node* node, const std::string& what) {
+    // A constant is named by the op that reads it.
+    if (node->kind() == torch::jit::prim::Constant && node->hasUses()) {
+      node = node->output()->uses()[0].user;
+    }
     QS_THROW(c10::Error, "cannot export: the trace depends on the input data (", what, " of ",
              node->kind().toQualString(), ", ", captured.module_path_of(node),
              ", differs between batch sizes ", batch, " and ", batch + 1,
@@ -164,7 +168,10 @@ void compare_traces(CapturedGraph& captured, const torch::jit::Graph& other) {
     const auto yours = torch::jit::toIValue(their->output());
     if (!mine || !yours) continue;  // None
     if (mine->isTensor() && yours->isTensor()) {
-      if (!same_tensor(mine->toTensor(), yours->toTensor())) differ(node, "a constant tensor");
+      if (!same_tensor(mine->toTensor(), yours->toTensor())) {
+        differ(node, c10::str("a constant tensor of shape ", mine->toTensor().sizes(), " (",
+                              yours->toTensor().sizes(), " in the second trace), an input"));
+      }
     } else if (mine->isInt() && yours->isInt()) {
       if (mine->toInt() == batch && yours->toInt() == batch + 1) {
         captured.batch_dependent[node->output()] = {0};
@@ -255,6 +262,9 @@ CapturedGraph capture(torch::nn::Module& module, const Forward& forward,
   Sources other_sources;
   {
     NoParameterGradGuard no_grad(module);
+    // One untraced call first, in the state the traces run in: a module that caches results
+    // across calls (quantized parameters) then answers both traces the same way.
+    forward(inputs);
     captured.graph = trace(forward, inputs, paths, captured.constant_sources);
     other = trace(forward, wider, paths, other_sources);
   }
