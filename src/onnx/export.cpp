@@ -12,15 +12,20 @@ namespace {
 
 /// A quantizer that is calibrating records this batch's statistics (its trace would depend on
 /// the data), and one without an encoding has nothing to export: both are errors naming it.
+void check_quantizer(const torch::nn::Module& module, const std::string& path) {
+  const auto* quantizer = dynamic_cast<const QuantizerBase*>(&module);
+  if (quantizer == nullptr) return;
+  TORCH_CHECK(!quantizer->is_calibrating(), "cannot export to ONNX: the quantizer `", path,
+              "` is calibrating (export after compute_encodings() has finished)");
+  TORCH_CHECK(quantizer->is_initialized(), "cannot export to ONNX: the quantizer `", path,
+              "` has no encoding (calibrate it with compute_encodings() or set its range)");
+}
+
 void check_quantizers(torch::nn::Module& module) {
-  for (const auto& item : module.named_modules("", /*include_self=*/true)) {
-    const auto* quantizer = dynamic_cast<const QuantizerBase*>(item.value().get());
-    if (quantizer == nullptr) continue;
-    const auto& path = item.key();
-    TORCH_CHECK(!quantizer->is_calibrating(), "cannot export to ONNX: the quantizer `", path,
-                "` is calibrating (export after compute_encodings() has finished)");
-    TORCH_CHECK(quantizer->is_initialized(), "cannot export to ONNX: the quantizer `", path,
-                "` has no encoding (calibrate it with compute_encodings() or set its range)");
+  // include_self would need the module in a shared_ptr; a module on the stack is fine here.
+  check_quantizer(module, module.name());
+  for (const auto& item : module.named_modules("", /*include_self=*/false)) {
+    check_quantizer(*item.value(), item.key());
   }
 }
 
