@@ -12,6 +12,8 @@ packages=(
   nlohmann-json3-dev libcli11-dev zlib1g-dev
   # ONNX export: protobuf types and checker (1.12; libtorch already links its libonnx1).
   libonnx-dev
+  # Data-parallel calibration/QAT: c10d's ProcessGroupGloo (in libtorch) includes gloo's headers.
+  libgloo-dev
   dataset-fashion-mnist
   # scripts/run-sanitizers.sh: clang with its sanitizer runtimes, libFuzzer, OpenMP and the
   # symbolizer that turns the reports' addresses into file:line.

@@ -174,6 +174,37 @@ void HistogramObserver::merge(std::shared_ptr<const HistogramStatistics> batch, 
   stats_ = std::move(merged);
 }
 
+at::Tensor HistogramObserver::contribution_on(const at::Tensor& umin, const at::Tensor& umax,
+                                              const at::Tensor& x) const {
+  TORCH_CHECK(stats_ != nullptr, "contribution_on: no statistics");
+  const auto umin1 = umin.reshape({-1}), umax1 = umax.reshape({-1});
+  if (x.defined()) {
+    // As merge() bins a new batch on the union range.
+    const auto [lo, hi] = binning_range(umin1, umax1, bin_edges(umin1, umax1));
+    return kernels::histogram_fused(as_float(x), shape_, lo, hi, num_bins_);
+  }
+  // As merge() carries the old counts over: onto the union range, added to nothing.
+  const auto& cur = *stats_;
+  return kernels::merge_histograms_fused(at::zeros_like(cur.histogram), cur.histogram,
+                                         cur.min.reshape({-1}), cur.max.reshape({-1}), umin1,
+                                         umax1);
+}
+
+void HistogramObserver::set_stats(at::Tensor histogram, const at::Tensor& min,
+                                  const at::Tensor& max, int64_t nan_count) {
+  TORCH_CHECK(histogram.dim() == 2 && histogram.size(0) == num_histograms() &&
+                  histogram.size(1) == num_bins_,
+              "set_stats: histograms of shape ", histogram.sizes(), ", expected (",
+              num_histograms(), ", ", num_bins_, ")");
+  auto stats = std::make_shared<HistogramStatistics>();
+  stats->min = min.reshape(shape_);
+  stats->max = max.reshape(shape_);
+  stats->bin_edges = bin_edges(stats->min.reshape({-1}), stats->max.reshape({-1}));
+  stats->histogram = std::move(histogram);
+  stats->nan_count = nan_count;
+  stats_ = std::move(stats);
+}
+
 HistogramEncodingAnalyzer::HistogramEncodingAnalyzer(std::vector<int64_t> shape, int64_t num_bins)
     : EncodingAnalyzer(shape), observer_(std::move(shape), num_bins) {}
 
@@ -186,9 +217,11 @@ std::shared_ptr<const Statistics> HistogramEncodingAnalyzer::update_stats(const 
   if (first) {
     batch = observer_.collect_stats(x);
     observer_.merge_stats(batch, x);
+    if (retain_single_batch_) single_batch_ = x.detach();
   } else {
     batch = observer_.collect_range_and_merge(x);
     batch->deferred_input = x.detach();
+    single_batch_.reset();
   }
   nan_count_ += batch->nan_count;
   return batch;

@@ -65,6 +65,19 @@ class HistogramObserver {
   /// The accumulated histograms, null before the first batch.
   const std::shared_ptr<const HistogramStatistics>& stats() const { return stats_; }
 
+  /// For merging observers in a fixed order, as ranks do (quantsim::distributed,
+  /// docs/distributed.md): what the accumulated statistics add to a merge whose union range
+  /// after them is (umin, umax) (analyzer shape, holding the accumulated range), as (H, num_bins)
+  /// float64 counts on that range. `x`, when defined, must be the only batch seen: it is binned
+  /// on (umin, umax) exactly as merge_stats bins a new batch. Otherwise the accumulated counts
+  /// are re-binned onto it as merge_stats re-bins the old counts. c10::Error without statistics.
+  at::Tensor contribution_on(const at::Tensor& umin, const at::Tensor& umax,
+                             const at::Tensor& x) const;
+  /// Replaces the accumulated statistics with `histogram` ((H, num_bins) float64) on the range
+  /// (min, max) of the analyzer shape, e.g. statistics merged across ranks.
+  void set_stats(at::Tensor histogram, const at::Tensor& min, const at::Tensor& max,
+                 int64_t nan_count);
+
  private:
   /// (H, B+1) float32 edges for per-histogram ranges (H,) (docs/quantization.md eq. (S2)).
   at::Tensor bin_edges(const at::Tensor& min, const at::Tensor& max) const;
@@ -98,6 +111,7 @@ class HistogramEncodingAnalyzer : public EncodingAnalyzer {
   std::shared_ptr<const Statistics> update_stats(const at::Tensor& x) override;
   void reset_stats() override {
     observer_.reset_stats();
+    single_batch_.reset();
     nan_count_ = 0;
   }
   std::shared_ptr<const Statistics> collect_stats(const at::Tensor& x) const override {
@@ -105,12 +119,33 @@ class HistogramEncodingAnalyzer : public EncodingAnalyzer {
   }
   std::shared_ptr<const Statistics> accumulated_stats() const override { return observer_.stats(); }
 
+  const HistogramObserver& observer() const { return observer_; }
+  /// Keeps the first batch's input while it is the only batch (nothing by default), so that a
+  /// merge across ranks can bin it on the union range as single-process calibration would
+  /// (quantsim::distributed). The retained input is dropped by the next batch and by reset_stats.
+  void retain_single_batch(bool retain) {
+    retain_single_batch_ = retain;
+    if (!retain) single_batch_.reset();
+  }
+  /// The input of the only batch seen, when retain_single_batch(true) was set before it;
+  /// undefined otherwise.
+  const at::Tensor& single_batch() const { return single_batch_; }
+  /// Replaces the accumulated statistics and the NaN count (HistogramObserver::set_stats).
+  void set_accumulated_stats(at::Tensor histogram, const at::Tensor& min, const at::Tensor& max,
+                             int64_t stats_nan_count, int64_t nan_count) {
+    observer_.set_stats(std::move(histogram), min, max, stats_nan_count);
+    single_batch_.reset();
+    nan_count_ = nan_count;
+  }
+
  protected:
   /// `stats` as HistogramStatistics of this analyzer's shape and bin count; c10::Error otherwise.
   const HistogramStatistics& histogram_stats(const Statistics& stats) const;
 
  private:
   HistogramObserver observer_;
+  bool retain_single_batch_ = false;
+  at::Tensor single_batch_;
 };
 
 }  // namespace quantsim

@@ -40,6 +40,12 @@ class MinMaxEncodingAnalyzer : public EncodingAnalyzer {
                                                                  bool symmetric) const override;
   std::shared_ptr<const Statistics> collect_stats(const at::Tensor& x) const override;
   std::shared_ptr<const Statistics> accumulated_stats() const override { return stats_; }
+  /// Replaces the accumulated statistics and the NaN count, e.g. with statistics merged across
+  /// ranks (quantsim::distributed).
+  void set_accumulated_stats(std::shared_ptr<const MinMaxStatistics> stats, int64_t nan_count) {
+    stats_ = std::move(stats);
+    nan_count_ = nan_count;
+  }
 
  private:
   std::shared_ptr<const MinMaxStatistics> stats_;

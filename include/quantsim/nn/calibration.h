@@ -5,10 +5,15 @@
 
 #include <quantsim/nn/base_quantization_mixin.h>
 
+#include <c10/util/intrusive_ptr.h>
 #include <torch/nn/module.h>
 
 #include <functional>
 #include <vector>
+
+namespace c10d {
+class ProcessGroup;
+}  // namespace c10d
 
 namespace quantsim::nn {
 
@@ -33,6 +38,12 @@ class ModelCalibrationGuard {
 [[nodiscard]] ModelCalibrationGuard compute_encodings(torch::nn::Module& model);
 /// The same around `run`.
 void compute_encodings(torch::nn::Module& model, const std::function<void()>& run);
+/// Data-parallel: the same around `run` on every rank of `process_group`, with the statistics
+/// merged across ranks before the ranges are set, so that every rank ends with the same
+/// encodings (quantsim::distributed::compute_encodings, <quantsim/distributed.h>,
+/// docs/distributed.md).
+void compute_encodings(torch::nn::Module& model, const std::function<void()>& run,
+                       const c10::intrusive_ptr<c10d::ProcessGroup>& process_group);
 /// Calibrates the parameter quantizers of every quantized module in `model` on their parameters.
 void compute_param_encodings(torch::nn::Module& model);
 

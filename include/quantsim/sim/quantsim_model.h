@@ -6,6 +6,7 @@
 #include <quantsim/sim/config.h>
 #include <quantsim/sim/encodings_io.h>
 
+#include <c10/util/intrusive_ptr.h>
 #include <torch/nn/module.h>
 
 #include <functional>
@@ -15,6 +16,10 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+namespace c10d {
+class ProcessGroup;
+}  // namespace c10d
 
 namespace quantsim {
 
@@ -111,6 +116,11 @@ class QuantizationSimModel {
   /// Calibrates every quantizer over what `forward_pass` feeds through the model (parameters at
   /// entry, activations from all batches), then freezes the ranges of post-training schemes.
   void compute_encodings(const std::function<void()>& forward_pass);
+  /// Data-parallel: every rank of `process_group` runs its own `forward_pass` (its shard) and the
+  /// statistics are merged across ranks before the ranges are set, so that every rank ends with
+  /// the same encodings (docs/distributed.md; include <quantsim/distributed.h> for the group).
+  void compute_encodings(const std::function<void()>& forward_pass,
+                         const c10::intrusive_ptr<c10d::ProcessGroup>& process_group);
 
   /// The `quantizer_args` entry of exported files.
   nlohmann::json quantizer_args() const;
