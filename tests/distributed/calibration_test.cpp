@@ -41,12 +41,13 @@ qs::nn::QuantizedLinear make_model(const AnalyzerFactory& make) {
   return model;
 }
 
-// Rank r's batches: different scales and offsets so that each rank widens the range.
+// Rank r's batches: rank 0's lie lower, rank 1's higher, so that each rank's range holds values
+// outside the other's on one side (the merged histogram is then on neither rank's own range).
 std::vector<at::Tensor> batches_of(int rank, int count) {
   torch::manual_seed(100 + rank);
   std::vector<at::Tensor> batches;
   for (int b = 0; b < count; ++b) {
-    batches.push_back(torch::randn({5, 6}) * (1.0 + rank + 0.5 * b) + 0.3 * rank);
+    batches.push_back(torch::randn({40, 6}) * (1.0 + 0.5 * b) + (rank == 0 ? -1.5 : 1.5));
   }
   return batches;
 }
@@ -58,6 +59,18 @@ at::Tensor ranges_of(qs::nn::QuantizedLinear& model) {
                                &*model->param_quantizers["weight"]}) {
     parts.push_back(q->get_min().value().reshape({-1}));
     parts.push_back(q->get_max().value().reshape({-1}));
+  }
+  return torch::cat(parts);
+}
+
+// The accumulated histograms of the model's activation quantizers (empty for MinMax), as float64.
+at::Tensor histograms_of(qs::nn::QuantizedLinear& model) {
+  std::vector<at::Tensor> parts{torch::zeros({0}, torch::kDouble)};
+  for (qs::QuantizerBase* q : {&*model->input_quantizers[0], &*model->output_quantizers[0]}) {
+    const auto& analyzer = dynamic_cast<qs::affine::AffineQuantizerBase&>(*q).encoding_analyzer();
+    const auto stats =
+        std::dynamic_pointer_cast<const qs::HistogramStatistics>(analyzer->accumulated_stats());
+    if (stats) parts.push_back(stats->histogram.reshape({-1}));
   }
   return torch::cat(parts);
 }
@@ -78,6 +91,11 @@ void calibrate_on_two_ranks(const AnalyzerFactory& make, int batches_per_rank,
     const auto mine = ranges_of(model);
     const auto all = gather_from_ranks(mine, group);
     EXPECT_TRUE(bitwise_equal(all[0], all[1])) << "rank 0: " << all[0] << "\nrank 1: " << all[1];
+    const auto my_histograms = histograms_of(model);
+    if (my_histograms.numel() > 0) {  // histogram analyzers (Gloo gathers no empty tensor)
+      const auto all_histograms = gather_from_ranks(my_histograms, group);
+      EXPECT_TRUE(bitwise_equal(all_histograms[0], all_histograms[1]));
+    }
     if (rank == 0 && equal_to_single_process) {
       auto single = make_model(make);
       single->compute_encodings([&] {
@@ -88,6 +106,7 @@ void calibrate_on_two_ranks(const AnalyzerFactory& make, int batches_per_rank,
       const auto expected = ranges_of(single);
       EXPECT_TRUE(bitwise_equal(mine, expected))
           << "distributed: " << mine << "\nsingle process: " << expected;
+      EXPECT_TRUE(bitwise_equal(my_histograms, histograms_of(single)));
       // Rank 1's data widened the range: the merge did something.
       auto rank0_only = make_model(make);
       rank0_only->compute_encodings([&] {
