@@ -19,7 +19,8 @@ void average_gradients(const std::vector<at::Tensor>& parameters,
   std::vector<std::vector<at::Tensor>> buckets;
   std::map<at::ScalarType, std::pair<size_t, int64_t>> open;  // dtype -> (bucket, bytes)
   for (const auto& p : parameters) {
-    if (!p.defined() || !p.requires_grad()) continue;
+    // Empty tensors are skipped alike on every rank (Gloo cannot reduce an empty tensor).
+    if (!p.defined() || !p.requires_grad() || p.numel() == 0) continue;
     auto& grad = p.mutable_grad();
     if (!grad.defined()) grad = at::zeros_like(p);
     const int64_t bytes = grad.numel() * static_cast<int64_t>(grad.element_size());
@@ -34,8 +35,10 @@ void average_gradients(const std::vector<at::Tensor>& parameters,
   }
   const double world = group->getSize();
   for (auto& bucket : buckets) {
-    std::vector<at::Tensor> flat{
-        at::cat(c10::fmap(bucket, [](const at::Tensor& g) { return g.reshape({-1}); }))};
+    auto packed = at::cat(c10::fmap(bucket, [](const at::Tensor& g) { return g.reshape({-1}); }));
+    // Gloo has no bfloat16 reduction: such gradients travel (and are summed) in float32.
+    if (packed.scalar_type() == at::kBFloat16) packed = packed.to(at::kFloat);
+    std::vector<at::Tensor> flat{packed};
     wait_for(group->allreduce(flat), *group, "average_gradients: all-reduce");
     flat[0].div_(world);
     int64_t at_ = 0;
@@ -60,6 +63,7 @@ void broadcast_state(torch::nn::Module& module, const c10::intrusive_ptr<c10d::P
   for (const auto& b : module.buffers()) tensors.push_back(b);
   at::NoGradGuard no_grad;
   for (auto& t : tensors) {
+    if (!t.defined() || t.numel() == 0) continue;  // alike on every rank
     std::vector<at::Tensor> one{t.detach().contiguous()};
     wait_for(group->broadcast(one, options), *group, "broadcast_state");
     if (!t.is_contiguous()) t.detach().copy_(one[0]);

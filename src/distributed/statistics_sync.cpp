@@ -188,6 +188,9 @@ void merge_histograms(const std::vector<HistogramEncodingAnalyzer*>& analyzers,
 void synchronize_statistics(const std::vector<EncodingAnalyzer*>& analyzers,
                             const c10::intrusive_ptr<c10d::ProcessGroup>& group) {
   TORCH_CHECK(group, "synchronize_statistics: no process group");
+  // Every rank holds the same model, so every rank returns here alike (Gloo cannot reduce an
+  // empty tensor).
+  if (analyzers.empty()) return;
   std::vector<MinMaxEncodingAnalyzer*> min_max;
   std::vector<HistogramEncodingAnalyzer*> histograms;
   std::vector<EncodingAnalyzer*> ordered;  // min_max then histograms, as nan_totals are laid out

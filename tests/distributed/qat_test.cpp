@@ -108,3 +108,23 @@ TEST(DistributedQat, BroadcastStateCopiesRankZerosParameters) {
   });
   EXPECT_EQ(status, 0) << "rank 1 failed";
 }
+
+// bfloat16 gradients (which Gloo cannot reduce: they travel in float32), an empty parameter
+// (skipped on every rank) and a parameter whose gradient only rank 0 has (rank 1 contributes
+// zeros): every rank receives the same means.
+TEST(DistributedQat, AveragesBfloat16AndMissingGradientsSkipsEmptyParameters) {
+  const int status = run_two_ranks([](int rank, const Group& group) {
+    auto bf16 = torch::zeros({3}, torch::kBFloat16).requires_grad_();
+    bf16.mutable_grad() = torch::tensor({1.f, 2.f, 3.f}).to(torch::kBFloat16) * (rank + 1);
+    auto empty = torch::zeros({0}).requires_grad_();
+    auto only_rank0 = torch::zeros({2}).requires_grad_();
+    if (rank == 0) only_rank0.mutable_grad() = torch::tensor({4.f, -2.f});
+    qs::distributed::average_gradients({bf16, empty, only_rank0}, group);
+    EXPECT_TRUE(bitwise_equal(bf16.grad(), torch::tensor({1.5f, 3.f, 4.5f}).to(torch::kBFloat16)));
+    EXPECT_FALSE(empty.grad().defined());
+    EXPECT_TRUE(bitwise_equal(only_rank0.grad(), torch::tensor({2.f, -1.f})));
+    // A model without calibrating quantizers has nothing to merge.
+    qs::distributed::synchronize_statistics({}, group);
+  });
+  EXPECT_EQ(status, 0) << "rank 1 failed";
+}
