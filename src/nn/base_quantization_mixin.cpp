@@ -1,5 +1,6 @@
 #include <quantsim/errors.h>
 #include <quantsim/nn/base_quantization_mixin.h>
+#include <quantsim/ops.h>
 #include <quantsim/nn/forward_recorder.h>
 
 #include "nn/destroy_guards.h"
@@ -301,7 +302,8 @@ at::Tensor BaseQuantizationMixin::quantized_parameter(const std::string& name,
                                                       const at::Tensor& parameter) {
   auto quantizer = param_quantizers->at(name);
   if (!quantizer || !parameter.defined() || !quantizer->is_initialized()) return parameter;
-  if (quantizer->is_calibrating()) return quantizer->fake_quantize(parameter);
+  // A trace must record the weight's quantizer node, not a cached result as a constant.
+  if (quantizer->is_calibrating() || ops::tracing()) return quantizer->fake_quantize(parameter);
   // Inference calls reuse the quantized weight: re-quantizing a 1024 x 1024 weight on every
   // call costs about a fifth of the matmul it feeds.
   if (at::GradMode::is_enabled() && requires_grad(*quantizer, parameter)) {

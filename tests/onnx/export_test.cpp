@@ -234,12 +234,10 @@ TEST(OnnxExport, QuantizedModulesExportAndRunInOnnxRuntime) {
   EXPECT_LE((diff > 0).sum().item<int64_t>(), expected.numel() / 20) << "more than 5% differ";
 }
 
-// The weights' quantizers as nodes over the named weights. Disabled until
-// BaseQuantizationMixin::quantized_parameter (src/nn/base_quantization_mixin.cpp) skips its
-// cache of quantized parameters while tracing (`|| ops::tracing()` beside is_calibrating()):
-// today the trace sees the cached, already quantized weight, an anonymous constant, so the QDQ
-// graph holds float weights (equal values) and the encodings miss the weights' quantizers.
-TEST(OnnxExport, DISABLED_ParameterQuantizersAreNodesOverNamedWeights) {
+// The weights' quantizers as nodes over the named weights: while tracing,
+// BaseQuantizationMixin::quantized_parameter skips its cache of quantized parameters, which the
+// trace would otherwise record as an anonymous, already quantized constant.
+TEST(OnnxExport, ParameterQuantizersAreNodesOverNamedWeights) {
   torch::manual_seed(21);
   SimNet net;
   net->eval();
