@@ -1,9 +1,12 @@
 #include "cli.h"
 
+#include "launcher.h"
+
 #include <quantsim/errors.h>
 #include <quantsim/version.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <exception>
 #include <string>
 #include <thread>
@@ -87,6 +90,12 @@ void add_demo_options(CLI::App& app, DemoOptions& options) {
   app.add_option("--seed", options.seed, "Seed of weight initialisation and data shuffling")
       ->capture_default_str()
       ->type_name("N");
+  app.add_option("--nproc", options.nproc,
+                 "Local ranks: data-parallel calibration and QAT on torch.distributed (Gloo), "
+                 "rank 0 writes the outputs")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{64}))
+      ->type_name("N");
 }
 
 }  // namespace
@@ -118,6 +127,10 @@ int run_command_line(int argc, const char* const* argv, std::ostream& out, std::
     app->parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app->exit(e, out, err);
+  }
+  // --nproc N starts N ranks of this program, unless this process is one of them already.
+  if (options.nproc > 1 && std::getenv("WORLD_SIZE") == nullptr) {
+    return launch_local_ranks(argc, argv, static_cast<int>(options.nproc), err);
   }
   try {
     return run_demo(options, out);

@@ -6,6 +6,7 @@
 #include "report.h"
 #include "training.h"
 
+#include <quantsim/distributed.h>
 #include <quantsim/errors.h>
 #include <quantsim/nn/base_quantization_mixin.h>
 #include <quantsim/sim/encodings_io.h>
@@ -13,8 +14,11 @@
 #include <quantsim/version.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <iomanip>
 #include <limits>
 #include <memory>
@@ -32,6 +36,10 @@ constexpr double kPercentile = 99.99;
 constexpr double kQatLearningRate = 1e-4;
 // Bumped whenever the checkpoint's content changes meaning, to invalidate old caches.
 constexpr int kCheckpointFormat = 1;
+// How long a rank waits for its peers (rendezvous and each collective): the other ranks wait in a
+// broadcast while rank 0 trains the float model. A rank that dies is noticed at once (its sockets
+// close); only a rank that hangs is noticed this late.
+constexpr std::chrono::minutes kRankTimeout{30};
 
 struct Analyzer {
   const char* name;
@@ -92,12 +100,14 @@ std::vector<LayerSqnr> weight_sqnr(const QuantizationSimModel& sim) {
 
 class Demo {
  public:
-  Demo(const DemoOptions& options, std::ostream& out) : options_(options), out_(out) {}
+  Demo(const DemoOptions& options, std::ostream& out,
+       c10::intrusive_ptr<c10d::ProcessGroup> group = {})
+      : options_(options), out_(out), group_(std::move(group)) {}
 
   int run() {
     const double start = Progress::steady_seconds();
-    at::set_num_threads(static_cast<int>(options_.resolved_threads()));
-    std::filesystem::create_directories(options_.out_dir);
+    at::set_num_threads(static_cast<int>(threads()));
+    if (writes_files()) std::filesystem::create_directories(options_.out_dir);
 
     FashionMnist data = load_fashion_mnist(options_.data_dir);
     if (options_.quick) {
@@ -108,8 +118,9 @@ class Demo {
         data.train.head(options_.quick ? kQuickCalibrationExamples : kCalibrationExamples);
     sample_ = normalize_images(data.train.images.narrow(0, 0, 8));
     out_ << "quantsim " << kVersion << " demo: Fashion-MNIST, " << data.train.size()
-         << " training / " << data.test.size() << " test images, " << options_.resolved_threads()
-         << " threads, output in " << options_.out_dir << "\n";
+         << " training / " << data.test.size() << " test images, " << threads() << " threads";
+    if (group_) out_ << " x " << world_size() << " ranks";
+    out_ << ", output in " << options_.out_dir << "\n";
 
     Net net = float_model(data.train);
     report_.float_accuracy = evaluate(*net, data.test, out_, "evaluate float");
@@ -126,6 +137,8 @@ class Demo {
     }
     for (const auto& s : sims) report_.results.push_back(s.result);
 
+    // Every rank holds the same encodings; rank 0 alone writes them and the report.
+    if (!writes_files()) return 0;
     for (const Bitwidths& bits : {kW8A8, kW4A8}) {
       const int best = best_result(report_, bits.name);
       if (best < 0) continue;
@@ -152,6 +165,22 @@ class Demo {
   }
 
  private:
+  int world_size() const { return group_ ? group_->getSize() : 1; }
+  int rank() const { return group_ ? group_->getRank() : 0; }
+  bool writes_files() const { return rank() == 0; }
+  // Ranks on one machine share its cores: the default is split between them.
+  int64_t threads() const {
+    return options_.threads > 0 ? options_.threads
+                                : std::max<int64_t>(1, options_.resolved_threads() / world_size());
+  }
+  // This rank's contiguous share of `data`; every rank gets the same count (the remainder is
+  // left out), so that every rank takes the same number of steps.
+  Dataset shard(const Dataset& data) const {
+    if (!group_) return data;
+    const int64_t n = data.size() / world_size();
+    return Dataset{data.images.narrow(0, rank() * n, n), data.labels.narrow(0, rank() * n, n)};
+  }
+
   TrainSchedule float_schedule() const {
     TrainSchedule schedule;
     schedule.epochs = options_.resolved_epochs();
@@ -176,8 +205,24 @@ class Demo {
             {"seed", options_.seed}};
   }
 
-  // The trained float model: from the cache when a checkpoint of the same settings is there.
+  // The trained float model. With several ranks, rank 0 loads or trains it and the others receive
+  // its parameters.
   Net float_model(const Dataset& train_data) {
+    if (!group_) return float_model_of_this_process(train_data);
+    Net net{nullptr};
+    if (rank() == 0) {
+      net = float_model_of_this_process(train_data);
+    } else {
+      torch::manual_seed(options_.seed);
+      net = Net();
+      net->eval();
+    }
+    distributed::broadcast_state(*net.ptr(), group_);
+    return net;
+  }
+
+  // The trained float model: from the cache when a checkpoint of the same settings is there.
+  Net float_model_of_this_process(const Dataset& train_data) {
     const std::string key = checkpoint_key(train_data).dump();
     const std::string name = "float-" + hex(fnv1a(key)) + ".pt";
     const std::string path = (std::filesystem::path(options_.out_dir) / name).string();
@@ -226,9 +271,14 @@ class Demo {
             .default_output_bw(bits.activations)
             .percentile(kPercentile));
     const double start = Progress::steady_seconds();
-    s.sim->compute_encodings([&] {
-      forward_batches(*model, calibration_, calibration_.size(), out_, "calibrate " + label);
-    });
+    const auto calibrate = [&, data = shard(calibration_)] {
+      forward_batches(*model, data, data.size(), out_, "calibrate " + label);
+    };
+    if (group_) {
+      s.sim->compute_encodings(calibrate, group_);  // the same encodings on every rank
+    } else {
+      s.sim->compute_encodings(calibrate);
+    }
     s.result.calibration_seconds = Progress::steady_seconds() - start;
     s.result.scheme = bits.name;
     s.result.quant_scheme = to_string(scheme);
@@ -264,8 +314,16 @@ class Demo {
     s.result.analyzer = analyzer;
 
     // The model's parameters include every quantizer's min and max, trainable in this scheme.
-    const TrainResult trained =
-        train(*s.model, s.model->parameters(), data.train, qat_schedule(), out_, "QAT W4A8");
+    // Data-parallel: each rank trains on its shard with its share of the batch, and the gradients
+    // (weights and quantizer ranges) are averaged before every step.
+    TrainSchedule schedule = qat_schedule();
+    std::function<void()> average;
+    if (group_) {
+      schedule.batch_size = std::max<int64_t>(1, schedule.batch_size / world_size());
+      average = [this, model = s.model] { distributed::average_gradients(*model.ptr(), group_); };
+    }
+    const TrainResult trained = train(*s.model, s.model->parameters(), shard(data.train), schedule,
+                                      out_, "QAT W4A8", average);
     s.result.training_seconds = trained.seconds;
     const double start = Progress::steady_seconds();
     s.result.accuracy = evaluate(*s.model, data.test, out_, "evaluate W4A8 " + analyzer);
@@ -277,7 +335,8 @@ class Demo {
   nlohmann::json settings(const FashionMnist& data) const {
     return {{"data", options_.data_dir},
             {"quick", options_.quick},
-            {"threads", options_.resolved_threads()},
+            {"threads", threads()},
+            {"world_size", world_size()},
             {"seed", options_.seed},
             {"train_examples", data.train.size()},
             {"test_examples", data.test.size()},
@@ -292,6 +351,7 @@ class Demo {
 
   const DemoOptions& options_;
   std::ostream& out_;
+  c10::intrusive_ptr<c10d::ProcessGroup> group_;
   Report report_;
   Dataset calibration_;
   at::Tensor sample_;
@@ -299,6 +359,14 @@ class Demo {
 
 }  // namespace
 
-int run_demo(const DemoOptions& options, std::ostream& out) { return Demo(options, out).run(); }
+int run_demo(const DemoOptions& options, std::ostream& out) {
+  // A process started with WORLD_SIZE set (by `--nproc` or torchrun) is one rank of a
+  // data-parallel run; only rank 0 prints.
+  if (std::getenv("WORLD_SIZE") == nullptr) return Demo(options, out).run();
+  auto group = distributed::init_process_group_from_env(kRankTimeout);
+  if (group->getRank() == 0) return Demo(options, out, group).run();
+  std::ostream silent(nullptr);
+  return Demo(options, silent, group).run();
+}
 
 }  // namespace quantsim::apps

@@ -20,7 +20,8 @@ nlohmann::json TrainSchedule::to_json() const {
 }
 
 TrainResult train(NetImpl& model, std::vector<at::Tensor> parameters, const Dataset& data,
-                  const TrainSchedule& schedule, std::ostream& out, const std::string& label) {
+                  const TrainSchedule& schedule, std::ostream& out, const std::string& label,
+                  const std::function<void()>& after_backward) {
   TORCH_CHECK(schedule.batch_size > 0, "`batch_size` must be positive, got ", schedule.batch_size);
   torch::optim::AdamW optimizer(
       std::move(parameters),
@@ -52,6 +53,7 @@ TrainResult train(NetImpl& model, std::vector<at::Tensor> parameters, const Data
       optimizer.zero_grad();
       at::Tensor loss = torch::nn::functional::cross_entropy(model.forward(x), y);
       loss.backward();
+      if (after_backward) after_backward();
       optimizer.step();
       loss_sum += loss.item<double>();
       progress.advance(1, "loss " + format_fixed(loss_sum / (b + 1), 3));

@@ -9,6 +9,7 @@
 #include <torch/optim/optimizer.h>
 
 #include <cstdint>
+#include <functional>
 #include <ostream>
 #include <string>
 
@@ -39,8 +40,11 @@ struct TrainResult {
 /// Trains `model` with AdamW over `parameters` (its weights, and the quantizer ranges when they
 /// are trainable) on `data` in `model->train()` mode; `label` prefixes each epoch's progress
 /// ("train", "QAT W4A8"). Leaves the model in eval mode.
+/// `after_backward`, when set, runs between each step's backward and the optimizer's step
+/// (data-parallel training averages the gradients there).
 TrainResult train(NetImpl& model, std::vector<at::Tensor> parameters, const Dataset& data,
-                  const TrainSchedule& schedule, std::ostream& out, const std::string& label);
+                  const TrainSchedule& schedule, std::ostream& out, const std::string& label,
+                  const std::function<void()>& after_backward = {});
 
 /// Top-1 accuracy (in percent) of `model` in eval mode on `data`, without gradients.
 double evaluate(NetImpl& model, const Dataset& data, std::ostream& out, const std::string& label,
