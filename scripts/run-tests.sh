@@ -38,6 +38,23 @@ for file in report.json report.html w8a8.encodings w8a8_torch.encodings w4a8.enc
   test -s "$demo_out/$file" || { echo "demo did not write $file" >&2; exit 1; }
 done
 
+# Data-parallel on two local ranks (docs/distributed.md §7), reusing the float checkpoint: every
+# configuration within 1 point of the single-process run, world_size in the report.
+echo "== the main job on 2 local ranks (quantsim demo --quick --nproc 2)"
+mv "$demo_out/report.json" "$demo_out/report-1-rank.json"
+"$build/apps/quantsim" demo --quick --nproc 2 --out "$demo_out"
+python3 - "$demo_out/report-1-rank.json" "$demo_out/report.json" <<'EOF'
+import json, sys
+one, two = (json.load(open(path)) for path in sys.argv[1:])
+assert two["settings"]["world_size"] == 2, "the --nproc 2 report does not say world_size 2"
+accuracy = lambda report: {(r["scheme"], r["analyzer"]): r["accuracy"] for r in report["results"]}
+single, ranks = accuracy(one), accuracy(two)
+for key, value in single.items():
+    if abs(ranks[key] - value) > 1.0:
+        sys.exit(f"--nproc 2: {' '.join(key)} {ranks[key]:.2f}% vs {value:.2f}% on one rank")
+print("--nproc 2: every configuration within 1 pt of the single-process run")
+EOF
+
 # ThreadSanitizer on the concurrency tests, AddressSanitizer + UndefinedBehaviorSanitizer on a
 # subset of the tests, and each libFuzzer target for 30 s, in "$build-tsan" and "$build-asan".
 echo "== sanitizers and fuzzers (scripts/run-sanitizers.sh)"
