@@ -69,7 +69,7 @@ AffineGrads quantize_dequantize_backward_reference(const at::Tensor& grad, const
                                                    const at::Tensor& offset, affine::Grid grid,
                                                    GradMask needs);
 
-// ---- the learnable range (docs/quantization.md eq. (4), (5)) -------------------------------------
+// ---- the learnable range (docs/quantization.md eq. (4), (5)) ----------------------------------
 
 /// Gradients of a quantizer's learnable range.
 struct RangeGrads {

@@ -1,7 +1,7 @@
 #include <quantsim/errors.h>
 #include <quantsim/nn/base_quantization_mixin.h>
-#include <quantsim/ops.h>
 #include <quantsim/nn/forward_recorder.h>
+#include <quantsim/ops.h>
 
 #include "nn/destroy_guards.h"
 
