@@ -7,6 +7,8 @@
 #include <quantsim/errors.h>
 #include <quantsim/quantizer_base.h>
 
+#include <nlohmann/json.hpp>
+
 namespace quantsim {
 namespace {
 
@@ -31,26 +33,69 @@ void check_quantizers(torch::nn::Module& module) {
 
 }  // namespace
 
+namespace {
+
+/// The float graph records which tensor each quantizer quantizes (kQuantizedTensorsMetadataKey).
+void add_quantized_tensors(::onnx::ModelProto& model,
+                           const std::map<std::string, std::string>& quantized_tensors) {
+  auto* entry = model.add_metadata_props();
+  entry->set_key(kQuantizedTensorsMetadataKey);
+  entry->set_value(nlohmann::json(quantized_tensors).dump());
+}
+
+/// Both graphs translated and checked; the QDQ one only when `with_qdq`.
+struct Models {
+  ::onnx::ModelProto qdq, float_graph;
+  std::map<std::string, std::string> quantized_tensors;
+};
+
+Models translate_models(torch::nn::Module& module, const OnnxForward& forward,
+                        const std::vector<at::Tensor>& inputs, const std::string& graph_name,
+                        bool with_qdq) {
+  using namespace onnx_export;
+  check_quantizers(module);
+  const auto captured = capture(module, forward, inputs);
+  Models models;
+  auto float_graph = translate(captured, QuantizerNodes::kFloat, graph_name);
+  models.quantized_tensors = float_graph.quantized_tensors;
+  models.float_graph = make_model(std::move(float_graph.graph), kCheckedOpset);
+  add_quantized_tensors(models.float_graph, models.quantized_tensors);
+  check_model(models.float_graph, "the float ONNX graph");
+  if (with_qdq) {
+    auto qdq_graph = translate(captured, QuantizerNodes::kQuantizeDequantize, graph_name);
+    models.qdq = make_model(std::move(qdq_graph.graph), kCheckedOpset);
+    check_model(models.qdq, "the QDQ ONNX graph");
+  }
+  return models;
+}
+
+std::string serialized(const ::onnx::ModelProto& model, const char* what) {
+  std::string bytes;
+  TORCH_CHECK(model.SerializeToString(&bytes), "the ", what, " could not be serialized");
+  return bytes;
+}
+
+}  // namespace
+
 std::map<std::string, std::string> export_onnx(torch::nn::Module& module,
                                                const OnnxForward& forward,
                                                const std::vector<at::Tensor>& inputs,
                                                const OnnxExportOptions& options) {
   using namespace onnx_export;
-  check_quantizers(module);
-  const auto captured = capture(module, forward, inputs);
   // Both graphs are translated and checked before either file is written.
-  auto float_graph = translate(captured, QuantizerNodes::kFloat, options.graph_name());
-  const auto float_model = make_model(std::move(float_graph.graph), kCheckedOpset);
-  check_model(float_model, "the float ONNX graph");
-  ::onnx::ModelProto qdq_model;
-  if (!options.qdq_path().empty()) {
-    auto qdq_graph = translate(captured, QuantizerNodes::kQuantizeDequantize, options.graph_name());
-    qdq_model = make_model(std::move(qdq_graph.graph), kCheckedOpset);
-    check_model(qdq_model, "the QDQ ONNX graph");
-  }
-  if (!options.qdq_path().empty()) write_model(qdq_model, options.qdq_path());
-  if (!options.float_path().empty()) write_model(float_model, options.float_path());
-  return float_graph.quantized_tensors;
+  const auto models =
+      translate_models(module, forward, inputs, options.graph_name(), !options.qdq_path().empty());
+  if (!options.qdq_path().empty()) write_model(models.qdq, options.qdq_path());
+  if (!options.float_path().empty()) write_model(models.float_graph, options.float_path());
+  return models.quantized_tensors;
+}
+
+OnnxGraphs export_onnx_graphs(torch::nn::Module& module, const OnnxForward& forward,
+                              const std::vector<at::Tensor>& inputs,
+                              const std::string& graph_name) {
+  const auto models = translate_models(module, forward, inputs, graph_name, /*with_qdq=*/true);
+  return {serialized(models.qdq, "QDQ ONNX model"),
+          serialized(models.float_graph, "float ONNX model"), models.quantized_tensors};
 }
 
 }  // namespace quantsim

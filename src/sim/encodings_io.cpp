@@ -66,11 +66,15 @@ struct ActivationRecord {
   size_t index;
   json legacy;  // list of dicts
   std::string tensor_name() const { return join(module, direction + "_" + std::to_string(index)); }
+  std::string quantizer_path() const {
+    return join(module, direction + "_quantizers." + std::to_string(index));
+  }
 };
 
 /// One exported parameter slot.
 struct ParamRecord {
-  std::string name;  // module.param
+  std::string name;            // module.param
+  std::string quantizer_path;  // module.param_quantizers.param
   json legacy;
   std::shared_ptr<QuantizerBase> quantizer;
   at::Tensor parameter;
@@ -97,7 +101,8 @@ Exported collect(const torch::nn::Module& model) {
       const auto it = params.find(key);
       if (it == params.end() || !it->second) continue;
       const auto* parameter = own_parameters.find(key);
-      exported.params.push_back({join(name, key), *it->second, module->param_quantizers->at(key),
+      exported.params.push_back({join(name, key), join(name, "param_quantizers." + key),
+                                 *it->second, module->param_quantizers->at(key),
                                  parameter ? *parameter : at::Tensor()});
     }
   }
@@ -191,8 +196,7 @@ json param_entry_1_0_0(const ParamRecord& record) {
                    record.legacy.size() > 1 ? "PER_CHANNEL" : "PER_TENSOR");
 }
 
-json activation_entry_1_0_0(const ActivationRecord& record) {
-  const auto name = record.tensor_name();
+json activation_entry_1_0_0(const ActivationRecord& record, const std::string& name) {
   TORCH_CHECK_VALUE(record.legacy.size() == 1, "the activation quantizer of ", name, " has ",
                     record.legacy.size(),
                     " channels; the 1.0.0 encodings format holds per-tensor activations only");
@@ -627,25 +631,66 @@ std::vector<const ActivationRecord*> one_record_per_tensor(
   return kept;
 }
 
+/// The records keyed by the graph's tensor names (ExportOptions::tensor_names): each renamed,
+/// those the graph does not hold dropped, one per name (the last, as one_record_per_tensor).
+template <typename Record, typename PathOf>
+std::vector<Record> one_record_per_graph_tensor(const std::vector<Record>& records,
+                                                const std::map<std::string, std::string>& names,
+                                                const PathOf& path_of, std::string Record::*name) {
+  std::map<std::string, size_t> last;
+  std::vector<Record> renamed;
+  for (const auto& record : records) {
+    const auto found = names.find(path_of(record));
+    if (found == names.end()) continue;
+    renamed.push_back(record);
+    renamed.back().*name = found->second;
+    last[found->second] = renamed.size() - 1;
+  }
+  std::vector<Record> kept;
+  for (size_t i = 0; i < renamed.size(); ++i) {
+    if (last.at(renamed[i].*name) == i) kept.push_back(std::move(renamed[i]));
+  }
+  return kept;
+}
+
+/// An activation record under a graph tensor's name.
+struct NamedActivation {
+  const ActivationRecord* record;
+  std::string name;
+};
+
 }  // namespace
 
 json encodings(const torch::nn::Module& model, const ExportOptions& options) {
-  const auto exported = collect(model);
-  const auto activation_records = one_record_per_tensor(exported.activations, options);
+  auto exported = collect(model);
+  std::vector<NamedActivation> graph_activations;
+  if (!options.tensor_names().empty()) {
+    std::vector<NamedActivation> all;
+    for (const auto& record : exported.activations) all.push_back({&record, ""});
+    graph_activations = one_record_per_graph_tensor(
+        all, options.tensor_names(),
+        [](const NamedActivation& a) { return a.record->quantizer_path(); },
+        &NamedActivation::name);
+    exported.params = one_record_per_graph_tensor(
+        exported.params, options.tensor_names(),
+        [](const ParamRecord& p) { return p.quantizer_path; }, &ParamRecord::name);
+  } else {
+    for (const auto* record : one_record_per_tensor(exported.activations, options)) {
+      graph_activations.push_back({record, record->tensor_name()});
+    }
+  }
   json out;
   if (options.version() == EncodingVersion::k1_0_0) {
     json activations = json::array(), params = json::array();
-    for (const auto* record : activation_records) {
-      activations.push_back(activation_entry_1_0_0(*record));
+    for (const auto& named : graph_activations) {
+      activations.push_back(activation_entry_1_0_0(*named.record, named.name));
     }
     for (const auto& record : exported.params) params.push_back(param_entry_1_0_0(record));
     out = {{"activation_encodings", std::move(activations)},
            {"param_encodings", std::move(params)}};
   } else {
     json activations = json::object(), params = json::object();
-    for (const auto* record : activation_records) {
-      activations[record->tensor_name()] = record->legacy;
-    }
+    for (const auto& named : graph_activations) activations[named.name] = named.record->legacy;
     for (const auto& record : exported.params) params[record.name] = record.legacy;
     out = {{"activation_encodings", std::move(activations)},
            {"param_encodings", std::move(params)}};

@@ -8,13 +8,19 @@
 #include <quantsim/nn/calibration.h>
 #include <quantsim/nn/fake_quantization_mixin.h>
 #include <quantsim/nn/forward_recorder.h>
+#include <quantsim/onnx/encodings.h>
+#include <quantsim/onnx/export.h>
+#include <quantsim/sim/atomic_file.h>
 #include <quantsim/sim/module_facts.h>
+
+#include "sim/json_reading.h"
 
 #include <ATen/core/grad_mode.h>
 #include <c10/util/Optional.h>
 #include <torch/nn/modules/conv.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -521,6 +527,49 @@ void QuantizationSimModel::export_encodings(const std::string& dir, const std::s
 
 void QuantizationSimModel::load_encodings(const std::string& path, const LoadOptions& options) {
   quantsim::load_encodings(*model_, path, options);
+}
+
+std::map<std::string, std::string> QuantizationSimModel::export_onnx(
+    const std::string& dir, const std::string& prefix, const std::vector<at::Tensor>& dummy_inputs,
+    const std::function<std::vector<at::Tensor>(const std::vector<at::Tensor>&)>& forward,
+    EncodingVersion version) const {
+  TORCH_CHECK_VALUE(!prefix.empty() && prefix.find('/') == std::string::npos,
+                    "export_onnx: `prefix` must be a non-empty file name prefix, got '", prefix,
+                    "'");
+  // Every content first: an export that fails writes nothing.
+  const auto graphs = export_onnx_graphs(*model_, forward, dummy_inputs, prefix);
+  const auto options = ExportOptions().version(version).quantizer_args(quantizer_args());
+  const auto graph_keyed =
+      quantsim::encodings(*model_, ExportOptions(options).tensor_names(graphs.quantized_tensors))
+          .dump(4, ' ', /*ensure_ascii=*/true);
+  const auto torch_keyed = torch_encodings(*model_, options).dump(4, ' ', /*ensure_ascii=*/true);
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  TORCH_CHECK(!error, "export_onnx: cannot create the directory '", dir, "': ", error.message());
+  const auto base = (std::filesystem::path(dir) / prefix).string();
+  const auto text = [](const std::string& content) -> StreamWriter {
+    return [&content](std::ostream& os) { os << content; };
+  };
+  write_files_atomically({{base + ".onnx", text(graphs.float_model)},
+                          {base + ".encodings", text(graph_keyed)},
+                          {base + "_qdq.onnx", text(graphs.qdq_model)},
+                          {base + "_torch.encodings", text(torch_keyed)}});
+  return graphs.quantized_tensors;
+}
+
+void QuantizationSimModel::load_onnx_encodings(const std::string& encodings_path,
+                                               const std::string& onnx_path,
+                                               const LoadOptions& options) {
+  const auto tensors = read_quantized_tensors(onnx_path);
+  const std::string where = "load_onnx_encodings: '" + encodings_path + "': ";
+  const auto graph_keyed = detail::read_json_file(encodings_path, where);
+  nlohmann::json torch_keyed;
+  try {
+    torch_keyed = torch_encodings_from_graph_keyed(graph_keyed, tensors);
+  } catch (const c10::Error& e) {
+    rethrow_with_prefix(e, where);
+  }
+  quantsim::load_encodings(*model_, torch_keyed, options);
 }
 
 void QuantizationSimModel::save(const std::string& path) const { save_state(*model_, path); }

@@ -55,6 +55,25 @@ std::map<std::string, std::string> export_onnx(torch::nn::Module& module,
                                                const std::vector<at::Tensor>& inputs,
                                                const OnnxExportOptions& options);
 
+/// The metadata key under which the float graph records the quantized tensors (a JSON object
+/// `{quantizer path: tensor name}`, what export_onnx returns), so that an encodings file keyed by
+/// the graph's names loads back into the simulation (quantsim/onnx/encodings.h).
+inline constexpr const char* kQuantizedTensorsMetadataKey = "quantsim.quantized_tensors";
+
+/// Both graphs, checked and serialized (ONNX ModelProto bytes), not written: for callers that
+/// write them with other files all-or-nothing (QuantizationSimModel::export_onnx).
+struct OnnxGraphs {
+  std::string qdq_model;
+  std::string float_model;
+  /// Quantizer path -> tensor of the float graph, as export_onnx returns.
+  std::map<std::string, std::string> quantized_tensors;
+};
+
+/// Traces and translates as export_onnx does (same errors), returning the serialized graphs.
+OnnxGraphs export_onnx_graphs(torch::nn::Module& module, const OnnxForward& forward,
+                              const std::vector<at::Tensor>& inputs,
+                              const std::string& graph_name = "quantsim");
+
 /// The same for a module holder (`torch::nn::Conv2d`, a quantized module, a TORCH_MODULE of the
 /// user's) whose forward takes one tensor.
 template <typename Holder>

@@ -23,6 +23,7 @@
 #include <torch/nn/module.h>
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,7 @@ std::string to_string(EncodingVersion version);
 ///         *model, "out", "model",
 ///         quantsim::ExportOptions().version(quantsim::EncodingVersion::k1_0_0));
 struct ExportOptions {
+  using TensorNames = std::map<std::string, std::string>;
   /// Layout of `<prefix>.encodings`. Default: 0.6.1.
   TORCH_ARG(EncodingVersion, version) = EncodingVersion::k0_6_1;
   /// Written as "quantizer_args" when set (the reference writes quant_scheme, param_bitwidth,
@@ -58,6 +60,14 @@ struct ExportOptions {
   /// its own name; the torch layout keeps every slot. QuantizationSimModel fills it from the
   /// recorded dataflow. Default: none (every slot is its own tensor).
   TORCH_ARG(std::vector<std::vector<std::string>>, shared_tensors) = {};
+  /// The names of an exported graph's tensors (docs/onnx.md §6), keyed by quantizer path
+  /// (`conv1.output_quantizers.0`, `conv1.param_quantizers.weight`; quantsim::export_onnx returns
+  /// this map). When set, `<prefix>.encodings` keys every entry by its quantizer's tensor name
+  /// instead of `<module>.input_<i>` / `<module>.param`: one entry per distinct name (of several
+  /// quantizers of one tensor, the last in the reference's order, as `shared_tensors`), and
+  /// quantizers the graph does not hold (modules the traced forward never called) are left out.
+  /// The torch layout is unchanged. Default: empty (module-keyed names).
+  TORCH_ARG(TensorNames, tensor_names) = {};
 };
 
 /// The torch layout (the content of `<prefix>_torch.encodings`) of every quantized module of

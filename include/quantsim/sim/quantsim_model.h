@@ -6,6 +6,7 @@
 #include <quantsim/sim/config.h>
 #include <quantsim/sim/encodings_io.h>
 
+#include <ATen/core/Tensor.h>
 #include <c10/util/intrusive_ptr.h>
 #include <torch/nn/module.h>
 
@@ -132,6 +133,34 @@ class QuantizationSimModel {
                         EncodingVersion version = EncodingVersion::k0_6_1) const;
   /// Loads a `_torch.encodings` file (docs/simulation.md §8); nothing changes on failure.
   void load_encodings(const std::string& path, const LoadOptions& options = {});
+
+  /// The reference's `export(path, filename_prefix, dummy_input)` (docs/onnx.md §6): traces
+  /// `forward(dummy_inputs)` and writes, in `dir` (created when missing),
+  /// - `<prefix>.onnx`: the float graph (quantizers left out);
+  /// - `<prefix>.encodings` (`version`): keyed by that graph's tensor and initializer names, one
+  ///   entry per quantized tensor;
+  /// - `<prefix>_qdq.onnx`: the self-contained QDQ graph;
+  /// - `<prefix>_torch.encodings`: as export_encodings writes it.
+  /// Everything is computed and checked first, then the four files are written with
+  /// write_files_atomically: on any error (an op without ONNX translation, an uninitialized
+  /// quantizer, an unwritable directory) no file is half-written and earlier files stay intact.
+  /// Returns the quantizer path -> tensor name map (quantsim::export_onnx). The model should be
+  /// in eval mode.
+  ///     sim.export_onnx("out", "net", {torch::randn({1, 1, 28, 28})},
+  ///                     [&](const std::vector<at::Tensor>& x) {
+  ///                       return std::vector<at::Tensor>{model->forward(x[0])};
+  ///                     });
+  std::map<std::string, std::string> export_onnx(
+      const std::string& dir, const std::string& prefix,
+      const std::vector<at::Tensor>& dummy_inputs,
+      const std::function<std::vector<at::Tensor>(const std::vector<at::Tensor>&)>& forward,
+      EncodingVersion version = EncodingVersion::k0_6_1) const;
+  /// Loads a 0.6.1 `<prefix>.encodings` written by export_onnx, keyed by the graph's tensor
+  /// names, with the quantizer -> tensor map recorded in `<prefix>.onnx` (`onnx_path`):
+  /// every quantizer of a tensor gets the tensor's entry, then as load_encodings (a fresh
+  /// simulation of the same model then computes the exported one's outputs bit-exactly).
+  void load_onnx_encodings(const std::string& encodings_path, const std::string& onnx_path,
+                           const LoadOptions& options = {});
 
   /// Saves the whole simulation state (parameters, quantizer ranges and initialization flags)
   /// atomically; `load` restores it into a simulation built the same way.
