@@ -636,13 +636,20 @@ void reduce(T& t, const Node* n, const std::string& onnx_op, bool axes_as_input)
   if (!axes_as_input && !axes.empty()) set_ints(node, "axes", axes);
 }
 
+/// A pooling op's per-dim argument as ONNX wants it: one entry per spatial dim (aten accepts one
+/// for all), `fallback` when aten was given none.
+std::vector<int64_t> pooling_argument(std::vector<int64_t> v, int64_t spatial,
+                                      std::vector<int64_t> fallback) {
+  if (v.empty()) return fallback;
+  if (v.size() == 1) v.assign(spatial, v[0]);
+  return v;
+}
+
 void max_pool(T& t, const Node* n) {
   const auto kernel = t.ints_arg(n->input(1));
   const auto spatial = static_cast<int64_t>(kernel.size());
-  const auto expand = [&](std::vector<int64_t> v, std::vector<int64_t> fallback) {
-    if (v.empty()) return fallback;
-    if (v.size() == 1) v.assign(spatial, v[0]);
-    return v;
+  const auto expand = [spatial](std::vector<int64_t> v, std::vector<int64_t> fallback) {
+    return pooling_argument(std::move(v), spatial, std::move(fallback));
   };
   auto& node = t.node("MaxPool", {t.name_of(n->input(0))}, {t.output()});
   set_ints(node, "kernel_shape", kernel);
@@ -657,10 +664,8 @@ void max_pool(T& t, const Node* n) {
 void avg_pool(T& t, const Node* n) {
   const auto kernel = t.ints_arg(n->input(1));
   const auto spatial = static_cast<int64_t>(kernel.size());
-  const auto expand = [&](std::vector<int64_t> v, std::vector<int64_t> fallback) {
-    if (v.empty()) return fallback;
-    if (v.size() == 1) v.assign(spatial, v[0]);
-    return v;
+  const auto expand = [spatial](std::vector<int64_t> v, std::vector<int64_t> fallback) {
+    return pooling_argument(std::move(v), spatial, std::move(fallback));
   };
   if (n->inputs().size() > 6) {
     TORCH_CHECK(t.is_none(n->input(6)), "divisor_override has no ONNX AveragePool attribute");
