@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -117,8 +118,11 @@ void check_export(const std::string& name, const std::function<Holder()>& make,
   const auto dir = fs::temp_directory_path() /
                    ("quantsim_sim_onnx_export_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
+  const auto start = std::chrono::steady_clock::now();
   const auto quantized =
       exported.sim->export_onnx(dir.string(), name, {sample}, forward_of(exported.model));
+  std::printf("%s: export_onnx (4 files) %.3f s\n", name.c_str(),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   for (const auto* file : {".onnx", ".encodings", "_qdq.onnx", "_torch.encodings"}) {
     EXPECT_TRUE(fs::exists(dir / (name + file))) << name + file;
   }
