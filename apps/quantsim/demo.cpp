@@ -6,6 +6,8 @@
 #include "report.h"
 #include "training.h"
 
+#include "testing/onnxruntime.h"
+
 #include <quantsim/distributed.h>
 #include <quantsim/errors.h>
 #include <quantsim/nn/base_quantization_mixin.h>
@@ -144,9 +146,7 @@ class Demo {
       if (best < 0) continue;
       std::string prefix = bits.name;
       std::transform(prefix.begin(), prefix.end(), prefix.begin(), ::tolower);
-      sims[best].sim->export_encodings(options_.out_dir, prefix);
-      report_.encodings_files.push_back(prefix + ".encodings");
-      report_.encodings_files.push_back(prefix + "_torch.encodings");
+      export_onnx(sims[best], report_.results[best], prefix, data.test);
     }
 
     report_.version = kVersion;
@@ -330,6 +330,64 @@ class Demo {
     s.result.evaluation_seconds = Progress::steady_seconds() - start;
     s.result.weight_sqnr = weight_sqnr(*s.sim);
     return s;
+  }
+
+  // The best configuration of a bitwidth as ONNX (docs/onnx.md §6): <prefix>.onnx,
+  // <prefix>.encodings keyed by its tensors, <prefix>_qdq.onnx and <prefix>_torch.encodings; then,
+  // when ONNX Runtime is here, the QDQ model's accuracy on the test images in the runtime, as
+  // written and with its integer kernels (one Node process each, batches of 1,000).
+  void export_onnx(Simulation& s, ConfigResult& result, const std::string& prefix,
+                   const Dataset& test) {
+    s.model->eval();
+    NetImpl* model = s.model.get();
+    const auto forward = [model](const std::vector<at::Tensor>& x) {
+      return std::vector<at::Tensor>{model->forward(x[0])};
+    };
+    double start = Progress::steady_seconds();
+    s.sim->export_onnx(options_.out_dir, prefix, {sample_.narrow(0, 0, 1)}, forward);
+    result.onnx_export_seconds = Progress::steady_seconds() - start;
+    result.onnx_qdq_file = prefix + "_qdq.onnx";
+    for (const char* suffix : {".onnx", ".encodings", "_qdq.onnx", "_torch.encodings"}) {
+      report_.encodings_files.push_back(prefix + suffix);
+    }
+    out_ << "exported " << result.name() << " to ONNX in "
+         << format_fixed(result.onnx_export_seconds, 2) << " s\n";
+    if (!testing::onnxruntime_available()) {
+      out_ << "ONNX Runtime not evaluated: " << testing::onnxruntime_unavailable_reason() << "\n";
+      return;
+    }
+    start = Progress::steady_seconds();
+    std::vector<testing::OrtInputs> batches;
+    constexpr int64_t kBatch = 1000;
+    for (int64_t i = 0; i < test.size(); i += kBatch) {
+      const int64_t n = std::min(kBatch, test.size() - i);
+      batches.push_back({{"input", normalize_images(test.images.narrow(0, i, n))}});
+    }
+    const auto qdq_path = (std::filesystem::path(options_.out_dir) / result.onnx_qdq_file).string();
+    const auto accuracy = [&](testing::OrtOptimization optimization) {
+      const auto outputs = testing::run_in_onnxruntime(qdq_path, batches, optimization);
+      int64_t correct = 0;
+      for (size_t b = 0; b < outputs.size(); ++b) {
+        const auto labels =
+            test.labels.narrow(0, static_cast<int64_t>(b) * kBatch, outputs[b].at(0).size(0));
+        correct += (outputs[b].at(0).argmax(1) == labels).sum().item<int64_t>();
+      }
+      return 100.0 * static_cast<double>(correct) / static_cast<double>(test.size());
+    };
+    result.runtime_accuracy = accuracy(testing::OrtOptimization::kDisabled);
+    // --quick (the README's test command) stays quick: the graph as written only.
+    if (!options_.quick) {
+      result.runtime_integer_accuracy = accuracy(testing::OrtOptimization::kAll);
+    }
+    result.runtime_evaluation_seconds = Progress::steady_seconds() - start;
+    out_ << result.name() << " in ONNX Runtime: " << format_fixed(result.runtime_accuracy, 2)
+         << "% as written";
+    if (result.runtime_integer_accuracy >= 0) {
+      out_ << ", " << format_fixed(result.runtime_integer_accuracy, 2)
+           << "% on its integer kernels";
+    }
+    out_ << " (simulated " << format_fixed(result.accuracy, 2) << "%; "
+         << format_fixed(result.runtime_evaluation_seconds, 1) << " s)\n";
   }
 
   nlohmann::json settings(const FashionMnist& data) const {

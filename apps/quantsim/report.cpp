@@ -192,18 +192,29 @@ std::string format_table(const Report& report) {
   size_t analyzer_width = std::string("analyzer").size();
   for (const auto& r : report.results) analyzer_width = std::max(analyzer_width, r.analyzer.size());
   std::ostringstream s;
+  // The runtime's columns only when some configuration was evaluated in ONNX Runtime.
+  const bool runtime = std::any_of(report.results.begin(), report.results.end(),
+                                   [](const ConfigResult& r) { return r.has_runtime_accuracy(); });
   const auto row = [&](const std::string& scheme, const std::string& analyzer,
                        const std::string& accuracy, const std::string& drop,
-                       const std::string& calibration) {
+                       const std::string& calibration, const std::string& ort,
+                       const std::string& ort_int) {
     s << std::left << std::setw(8) << scheme << std::setw(static_cast<int>(analyzer_width) + 2)
-      << analyzer << std::right << std::setw(8) << accuracy << std::setw(7) << drop << "  "
-      << calibration << "\n";
+      << analyzer << std::right << std::setw(8) << accuracy << std::setw(7) << drop;
+    if (runtime) s << std::setw(9) << ort << std::setw(9) << ort_int;
+    s << "  " << calibration << "\n";
   };
-  row("scheme", "analyzer", "accuracy", "drop", "calibration");
-  row("float", "-", format_fixed(report.float_accuracy, 2) + "%", "-", "-");
+  row("scheme", "analyzer", "accuracy", "drop", "calibration", "ORT", "ORT int");
+  row("float", "-", format_fixed(report.float_accuracy, 2) + "%", "-", "-", "-", "-");
   for (const auto& r : report.results) {
     row(r.scheme, r.analyzer, format_fixed(r.accuracy, 2) + "%",
-        format_fixed(report.float_accuracy - r.accuracy, 2), calibration_text(r));
+        format_fixed(report.float_accuracy - r.accuracy, 2), calibration_text(r),
+        r.has_runtime_accuracy() ? format_fixed(r.runtime_accuracy, 2) + "%" : "-",
+        r.runtime_integer_accuracy >= 0 ? format_fixed(r.runtime_integer_accuracy, 2) + "%" : "-");
+  }
+  if (runtime) {
+    s << "(ORT: the exported QDQ model in ONNX Runtime as written; ORT int: with every graph "
+         "optimization, its integer kernels)\n";
   }
   return s.str();
 }
@@ -222,6 +233,18 @@ nlohmann::json to_json(const Report& report) {
                        {"evaluation_seconds", r.evaluation_seconds},
                        {"training_seconds", r.training_seconds},
                        {"weight_sqnr_db", sqnr}});
+    if (!r.onnx_qdq_file.empty()) {
+      nlohmann::json onnx = {{"qdq_model", r.onnx_qdq_file},
+                             {"export_seconds", r.onnx_export_seconds}};
+      if (r.has_runtime_accuracy()) {
+        onnx["runtime_accuracy"] = r.runtime_accuracy;
+        if (r.runtime_integer_accuracy >= 0) {
+          onnx["runtime_integer_accuracy"] = r.runtime_integer_accuracy;
+        }
+        onnx["runtime_evaluation_seconds"] = r.runtime_evaluation_seconds;
+      }
+      results.back()["onnx"] = std::move(onnx);
+    }
   }
   nlohmann::json best = nlohmann::json::object();
   for (const char* scheme : {"W8A8", "W4A8"}) {
@@ -269,17 +292,30 @@ std::string to_html(const Report& report) {
          "10&#8201;log<sub>10</sub>(&#931;w&#178; / &#931;(w &#8722; q(w))&#178;): about 6 dB "
          "per bit, so 4-bit weights sit ~24 dB below 8-bit ones.</figcaption>\n</figure>\n";
   }
-  s << "<table>\n<tr><th>scheme</th><th>analyzer</th><th>accuracy</th><th>drop</th>"
-    << "<th>calibration</th></tr>\n";
+  const bool runtime = std::any_of(report.results.begin(), report.results.end(),
+                                   [](const ConfigResult& r) { return r.has_runtime_accuracy(); });
+  s << "<table>\n<tr><th>scheme</th><th>analyzer</th><th>accuracy</th><th>drop</th>";
+  if (runtime) s << "<th>ONNX Runtime</th><th>ORT integer kernels</th>";
+  s << "<th>calibration</th></tr>\n";
   s << "<tr><td>float</td><td>-</td><td>" << format_fixed(report.float_accuracy, 2)
-    << "%</td><td>-</td><td>-</td></tr>\n";
+    << "%</td><td>-</td>" << (runtime ? "<td>-</td><td>-</td>" : "") << "<td>-</td></tr>\n";
   for (const auto& r : report.results) {
     s << "<tr><td>" << html_escape(r.scheme) << "</td><td>" << html_escape(r.analyzer)
       << "</td><td>" << format_fixed(r.accuracy, 2) << "%</td><td>"
-      << format_fixed(report.float_accuracy - r.accuracy, 2) << "</td><td>"
-      << html_escape(calibration_text(r)) << "</td></tr>\n";
+      << format_fixed(report.float_accuracy - r.accuracy, 2) << "</td>";
+    if (runtime) {
+      for (const double accuracy : {r.runtime_accuracy, r.runtime_integer_accuracy}) {
+        s << "<td>" << (accuracy >= 0 ? format_fixed(accuracy, 2) + "%" : "-") << "</td>";
+      }
+    }
+    s << "<td>" << html_escape(calibration_text(r)) << "</td></tr>\n";
   }
   s << "</table>\n";
+  if (runtime) {
+    s << "<p>ONNX Runtime: the best configurations' exported QDQ models (<code>*_qdq.onnx</code>) "
+         "evaluated on the same test images in ONNX Runtime, as written (graph optimizations "
+         "disabled) and with every optimization (QDQ pairs fused into its integer kernels).</p>\n";
+  }
   if (!report.encodings_files.empty()) {
     s << "<p>Encodings of the best configurations:";
     for (const auto& file : report.encodings_files) {

@@ -27,7 +27,20 @@ struct ConfigResult {
   double evaluation_seconds = 0.0;
   double training_seconds = 0.0;  ///< quantization-aware training; 0 for post-training
   std::vector<LayerSqnr> weight_sqnr;
+  /// The ONNX export of a best configuration (QuantizationSimModel::export_onnx): its QDQ model,
+  /// relative to the output directory (empty: not exported), and the time of writing the four
+  /// files.
+  std::string onnx_qdq_file;
+  double onnx_export_seconds = 0.0;
+  /// Top-1 test accuracy of the QDQ model in ONNX Runtime, graph optimizations disabled (the
+  /// graph as written) and all enabled (QDQ pairs fused into ORT's integer kernels); negative:
+  /// not evaluated (no runtime here; the integer kernels are skipped by `--quick`).
+  double runtime_accuracy = -1.0;
+  double runtime_integer_accuracy = -1.0;
+  /// Both runtime evaluations, Node start and data exchange included.
+  double runtime_evaluation_seconds = 0.0;
 
+  bool has_runtime_accuracy() const { return runtime_accuracy >= 0.0; }
   bool is_qat() const { return training_seconds > 0.0; }
   /// "W4A8 SQNR".
   std::string name() const { return scheme + " " + analyzer; }

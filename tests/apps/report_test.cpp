@@ -61,6 +61,40 @@ TEST(Report, Table) {
             "W4A8    QAT <MinMax> & co    91.00%   0.50  0.50 s + 60.5 s QAT\n");
 }
 
+TEST(Report, OnnxRuntimeColumnsBesideTheSimulatedAccuracy) {
+  Report r = sample_report();
+  r.results[1].onnx_qdq_file = "w8a8_qdq.onnx";
+  r.results[1].onnx_export_seconds = 0.25;
+  r.results[1].runtime_accuracy = 91.5;
+  r.results[1].runtime_integer_accuracy = 91.25;
+  r.results[1].runtime_evaluation_seconds = 4.5;
+  r.results[3].onnx_qdq_file = "w4a8_qdq.onnx";
+  r.results[3].runtime_accuracy = 91.0;  // --quick: as written only
+  EXPECT_EQ(format_table(r),
+            "scheme  analyzer           accuracy   drop      ORT  ORT int  calibration\n"
+            "float   -                    91.50%      -        -        -  -\n"
+            "W8A8    MinMax               91.25%   0.25        -        -  0.50 s\n"
+            "W8A8    SQNR                 91.50%   0.00   91.50%   91.25%  1.25 s\n"
+            "W4A8    MinMax               88.00%   3.50        -        -  0.50 s\n"
+            "W4A8    QAT <MinMax> & co    91.00%   0.50   91.00%        -  0.50 s + 60.5 s QAT\n"
+            "(ORT: the exported QDQ model in ONNX Runtime as written; ORT int: with every graph "
+            "optimization, its integer kernels)\n");
+  const nlohmann::json j = to_json(r);
+  EXPECT_EQ(j["results"][1]["onnx"], (nlohmann::json{{"qdq_model", "w8a8_qdq.onnx"},
+                                                     {"export_seconds", 0.25},
+                                                     {"runtime_accuracy", 91.5},
+                                                     {"runtime_integer_accuracy", 91.25},
+                                                     {"runtime_evaluation_seconds", 4.5}}));
+  EXPECT_EQ(j["results"][3]["onnx"].count("runtime_integer_accuracy"), 0u);
+  EXPECT_EQ(j["results"][0].count("onnx"), 0u);
+  const std::string html = to_html(r);
+  EXPECT_NE(html.find("<th>ONNX Runtime</th><th>ORT integer kernels</th>"), std::string::npos);
+  EXPECT_NE(html.find("<td>91.50%</td><td>91.25%</td>"), std::string::npos);
+  EXPECT_NE(html.find("<td>91.00%</td><td>-</td>"), std::string::npos);
+  // Without runtime results the table is as before (Report.Table).
+  EXPECT_EQ(to_html(sample_report()).find("ONNX Runtime"), std::string::npos);
+}
+
 TEST(Report, Json) {
   const nlohmann::json j = to_json(sample_report());
   EXPECT_EQ(j["quantsim_version"], "0.1.0");
