@@ -360,5 +360,50 @@ TEST(SimOnnxExport, GraphKeyedLoadRefusesWhatItCannotMap) {
   fs::remove_all(dir);
 }
 
+/// A depthwise conv whose quantized output feeds an AvgPool configured with is_input_quantized:
+/// two quantizers in a row on one tensor (docs/quantization.md §11.4).
+struct DepthwisePoolImpl : torch::nn::Module {
+  DepthwisePoolImpl() {
+    register_module("dw", dw);
+    register_module("pool", pool);
+  }
+  at::Tensor forward(const at::Tensor& x) { return pool(dw(x)); }
+  quantsim::nn::FakeQuantizedConv2d dw{torch::nn::Conv2dOptions(4, 4, 3).groups(4).padding(1)};
+  quantsim::nn::FakeQuantizedAvgPool2d pool{2};
+};
+TORCH_MODULE(DepthwisePool);
+
+TEST(SimOnnxExport, TwoQuantizersOfOneTensorGiveOneEntryUnderAGraphName) {
+  torch::manual_seed(4);
+  DepthwisePool net;
+  net->eval();
+  const auto x = torch::randn({2, 4, 6, 6});
+  auto config = QuantsimConfig::default_json();
+  config["op_type"] = {{"AveragePool", {{"is_input_quantized", "True"}}}};
+  QuantizationSimModel sim(
+      net.ptr(), [&] { net(x); }, SimOptions().config(QuantsimConfig::parse(config)));
+  ASSERT_TRUE(static_cast<bool>(net->dw->output_quantizers[0]));
+  ASSERT_TRUE(static_cast<bool>(net->pool->input_quantizers[0]));
+  sim.compute_encodings([&] { net(torch::randn({8, 4, 6, 6})); });
+  const auto dir =
+      fs::temp_directory_path() / ("quantsim_sim_onnx_dwpool_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  const auto quantized = sim.export_onnx(dir.string(), "m", {x}, forward_of(net));
+  const auto names = graph_names(dir / "m.onnx");
+  const auto encodings = json::parse(read(dir / "m.encodings"));
+  for (const auto& k : entry_names(encodings.at("activation_encodings"))) {
+    EXPECT_EQ(names.count(k), 1u) << k << " is not in m.onnx";
+  }
+  std::set<std::string> tensors;
+  for (const auto& [path, tensor] : quantized) tensors.insert(tensor);
+  EXPECT_EQ(entry_names(encodings.at("activation_encodings")).size() +
+                entry_names(encodings.at("param_encodings")).size(),
+            tensors.size());
+  std::printf("depthwise -> pool: %zu quantizers, %zu tensors; dw output -> %s, pool input -> %s\n",
+              quantized.size(), tensors.size(), quantized.at("dw.output_quantizers.0").c_str(),
+              quantized.at("pool.input_quantizers.0").c_str());
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace quantsim::apps
