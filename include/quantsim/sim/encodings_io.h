@@ -13,8 +13,9 @@
 /// - the 1.0.0 layout (`<prefix>.encodings`): lists of `{name, dtype, enc_type, bw, is_sym,
 ///   scale: [...], offset: [...]}` (plus block fields for blockwise and LPBQ parameters).
 ///
-/// quantsim has no ONNX graph, so the tensor names of the `<prefix>.encodings` files name an
-/// activation by its module and slot: `<module>.input_<i>` and `<module>.output_<i>` (the root
+/// Without an exported graph (QuantizationSimModel::export_onnx keys them by its tensors through
+/// ExportOptions::tensor_names, docs/onnx.md §6) the tensor names of the `<prefix>.encodings` files
+/// name an activation by its module and slot: `<module>.input_<i>` and `<module>.output_<i>` (the root
 /// module, named "", gives `input_<i>`), and a parameter `<module>.<param>` (`conv1.weight`, the
 /// name torch.onnx gives the initializer). Empty and uninitialized slots are not exported.
 
