@@ -15,9 +15,9 @@
 ///
 /// Without an exported graph (QuantizationSimModel::export_onnx keys them by its tensors through
 /// ExportOptions::tensor_names, docs/onnx.md §6) the tensor names of the `<prefix>.encodings` files
-/// name an activation by its module and slot: `<module>.input_<i>` and `<module>.output_<i>` (the root
-/// module, named "", gives `input_<i>`), and a parameter `<module>.<param>` (`conv1.weight`, the
-/// name torch.onnx gives the initializer). Empty and uninitialized slots are not exported.
+/// name an activation by its module and slot: `<module>.input_<i>` and `<module>.output_<i>` (the
+/// root module, named "", gives `input_<i>`), and a parameter `<module>.<param>` (`conv1.weight`,
+/// the name torch.onnx gives the initializer). Empty and uninitialized slots are not exported.
 
 #include <c10/util/Optional.h>
 #include <torch/arg.h>
