@@ -35,20 +35,13 @@ void BM_Sum(benchmark::State& state) {
   }
 }
 
-std::shared_ptr<qs::EncodingAnalyzer> make_analyzer(const std::string& kind,
-                                                    std::vector<int64_t> shape) {
-  if (kind == "MinMax") return std::make_shared<qs::MinMaxEncodingAnalyzer>(shape);
-  if (kind == "Percentile")
-    return std::make_shared<qs::PercentileEncodingAnalyzer>(shape, 2048, 99.9);
-  return std::make_shared<qs::SqnrEncodingAnalyzer>(shape);
-}
-
 void BM_Calibrate(benchmark::State& state, const std::string& kind, bool per_channel) {
   use_threads(state);
   const std::vector<int64_t> shape =
       per_channel ? std::vector<int64_t>{kChannels, 1} : std::vector<int64_t>{};
   auto q = qs::affine::QuantizeDequantize(
-      qs::affine::QuantizerOptions(shape, 8, false).encoding_analyzer(make_analyzer(kind, shape)));
+      qs::affine::QuantizerOptions(shape, 8, false)
+          .encoding_analyzer(quantsim::bench::make_analyzer(kind, shape)));
   torch::NoGradGuard no_grad;
   for (auto _ : state) {
     auto calibrating = q->compute_encodings();
@@ -62,7 +55,7 @@ void BM_Analyze(benchmark::State& state, const std::string& kind, bool per_chann
   use_threads(state);
   const std::vector<int64_t> shape =
       per_channel ? std::vector<int64_t>{kChannels, 1} : std::vector<int64_t>{};
-  auto analyzer = make_analyzer(kind, shape);
+  auto analyzer = quantsim::bench::make_analyzer(kind, shape);
   for (auto _ : state) {
     analyzer->reset_stats();
     for (const auto& x : batches()) analyzer->update_stats(x);

@@ -218,14 +218,6 @@ using quantsim::bench::kBatches;
 using quantsim::bench::kChannels;
 const std::vector<at::Tensor>& batches() { return quantsim::bench::calibration_batches(); }
 
-std::shared_ptr<qs::EncodingAnalyzer> make_analyzer(const std::string& kind,
-                                                    std::vector<int64_t> shape) {
-  if (kind == "MinMax") return std::make_shared<qs::MinMaxEncodingAnalyzer>(shape);
-  if (kind == "Percentile")
-    return std::make_shared<qs::PercentileEncodingAnalyzer>(shape, 2048, 99.9);
-  return std::make_shared<qs::SqnrEncodingAnalyzer>(shape);
-}
-
 void BM_Sum(benchmark::State& state) {
   timed(state, [] {
     for (const auto& x : batches()) benchmark::DoNotOptimize(x.sum());
@@ -235,7 +227,7 @@ void BM_Sum(benchmark::State& state) {
 void BM_Analyze(benchmark::State& state, const std::string& kind, bool per_channel) {
   const std::vector<int64_t> shape =
       per_channel ? std::vector<int64_t>{kChannels, 1} : std::vector<int64_t>{};
-  auto analyzer = make_analyzer(kind, shape);
+  auto analyzer = quantsim::bench::make_analyzer(kind, shape);
   timed(state, [&] {
     analyzer->reset_stats();
     for (const auto& x : batches()) analyzer->update_stats(x);
