@@ -44,6 +44,12 @@ CalibrationGuard::~CalibrationGuard() noexcept(false) {
   quantizer_->end_calibration();
 }
 
+void CalibrationGuard::cancel() noexcept {
+  if (!quantizer_) return;
+  ExclusiveUse::Release release(quantizer_->calibration_scope_, --quantizer_->calibrating_ == 0);
+  quantizer_ = nullptr;
+}
+
 CalibrationGuard QuantizerBase::compute_encodings() { return CalibrationGuard(this); }
 
 void QuantizerBase::compute_encodings(const std::function<void()>& run) {
@@ -118,6 +124,33 @@ bool QuantizerBase::is_initialized() const {
     if (!parameter_initialized(entry.first)) return false;
   }
   return true;
+}
+
+std::map<std::string, bool> QuantizerBase::initialization_flags() const {
+  std::map<std::string, bool> flags;
+  for (const auto& entry : tracking_) flags[entry.first] = parameter_initialized(entry.first);
+  return flags;
+}
+
+void QuantizerBase::set_initialization_flags(const std::map<std::string, bool>& flags) {
+  for (const auto& [name, initialized] : flags) {
+    TORCH_CHECK_INDEX(tracking_.count(name) != 0, description(), " has no parameter '", name,
+                      "' to set the initialization flag of");
+  }
+  for (const auto& [name, initialized] : flags) mark_parameter(name, initialized);
+}
+
+void QuantizerBase::replace_parameter(const std::string& name, const at::Tensor& value) {
+  TORCH_CHECK_INDEX(tracking_.count(name) != 0, description(), " has no parameter '", name, "'");
+  const at::Tensor current = named_parameters(/*recurse=*/false)[name];
+  TORCH_CHECK_VALUE(value.defined() && value.sizes() == current.sizes() &&
+                        value.scalar_type() == current.scalar_type(),
+                    description(), ": parameter '", name, "' must keep shape ", current.sizes(),
+                    " and dtype ", current.scalar_type(), ", got ",
+                    value.defined() ? c10::str(value.sizes(), " ", value.scalar_type())
+                                    : std::string("an undefined tensor"));
+  register_parameter(name, value, value.requires_grad());
+  bump_revision();
 }
 
 namespace {

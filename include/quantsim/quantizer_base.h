@@ -36,6 +36,10 @@ class CalibrationGuard {
   /// May throw (e.g. a range that cannot be set) unless an exception is already unwinding.
   ~CalibrationGuard() noexcept(false);
 
+  /// Ends the scope now without setting the range, as an exception unwinding through it would:
+  /// for front ends whose errors are not C++ exceptions (a Python `with` block that raised).
+  void cancel() noexcept;
+
  private:
   QuantizerBase* quantizer_;  // null: inactive (moved from, or allow_overwrite(false))
   int uncaught_at_entry_;
@@ -113,6 +117,20 @@ class QuantizerBase : public virtual torch::nn::Module {
     for (const auto& item : parameters_) f(item.value());
     for (const auto& t : buffers(/*recurse=*/false)) f(t);  // no allocation when there are none
   }
+
+  /// @name For front ends that own the parameter objects (the Python package, docs/python.md)
+  /// Each tracked parameter's initialization flag: what the reference keeps as the quantizer's
+  /// `_extra_state` in its state_dict.
+  std::map<std::string, bool> initialization_flags() const;
+  /// Sets the flags of the given tracked parameters from their current state on, as loading the
+  /// reference's `_extra_state` does; c10::IndexError naming an untracked parameter.
+  void set_initialization_flags(const std::map<std::string, bool>& flags);
+  /// Makes `value` (same shape and dtype) the registered parameter `name`, as assigning a new
+  /// Parameter does in the reference: the parameter counts as replaced, i.e. initialized (§9.2),
+  /// until set_initialization_flags says otherwise. c10::IndexError for an untracked name,
+  /// c10::ValueError for another shape or dtype.
+  virtual void replace_parameter(const std::string& name, const at::Tensor& value);
+  /// @}
 
   /// Changes whenever the quantizer's configuration (grid, symmetry, format) changes or state is
   /// loaded; with its tensors' versions it says whether an earlier output is still valid.

@@ -185,6 +185,11 @@ void AffineQuantizerBase::set_range(const at::Tensor& new_min, const at::Tensor&
   mark_all(true);
 }
 
+void AffineQuantizerBase::replace_parameter(const std::string& name, const at::Tensor& value) {
+  QuantizerBase::replace_parameter(name, value);
+  (name == "min" ? min : max) = value;
+}
+
 void AffineQuantizerBase::set_range(double new_min, double new_max) {
   // float64 scalars: a value beyond float32 is reported as given.
   set_range(at::scalar_tensor(new_min, at::kDouble), at::scalar_tensor(new_max, at::kDouble));

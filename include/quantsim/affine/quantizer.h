@@ -102,6 +102,8 @@ class AffineQuantizerBase : public QuantizerBase {
   /// min == max); [0, 0] becomes the range calibration gives an all-zero tensor
   /// (docs/quantization.md §9.2). Unchanged on failure.
   void set_range(const at::Tensor& min, const at::Tensor& max) override;
+  /// Also makes the member `min` / `max` the new tensor.
+  void replace_parameter(const std::string& name, const at::Tensor& value) override;
   void set_range(double min, double max) override;
 
   /// Eq. (4)/(5) and the grid-aligned range scale*(offset+qmin), scale*(offset+qmax);

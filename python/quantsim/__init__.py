@@ -1,0 +1,12 @@
+"""quantsim: quantization simulation of neural networks on quantsim's C++ core.
+
+The layout mirrors the reference's so that code ports by changing imports only
+(docs/python.md): ``quantsim.nn`` (quantized modules and mixins), ``quantsim.quantization``
+(quantizers, encoding analyzers, functional ops, quantized tensors) and
+``quantsim.quantsim.QuantizationSimModel``.
+"""
+import torch  # noqa: F401  (loads libtorch and its Python bindings before the extension)
+
+from . import _C  # noqa: E402  (registers the `quantsim` operator library: torch.ops.quantsim.*)
+
+__version__ = _C.__version__
