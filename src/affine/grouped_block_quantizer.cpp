@@ -58,8 +58,15 @@ at::Tensor GroupedBlockQuantizeDequantizeImpl::scale_from(const at::Tensor& mn,
                                                           at::ScalarType dtype) const {
   const auto [s_grouped, s_ch] = grouped_scales(mn, mx, dtype);
   const int64_t levels = int64_t{1} << (decompressed_bw_ - bitwidth());
+  // While tracing (ONNX export), eq. (7) as aten ops, which the tracer records and the exporter
+  // folds into one constant named after this quantizer: the fused kernel writes its output
+  // through raw pointers the tracer does not see (the graph would hold only the output's
+  // allocation, and folding that gives garbage). The same float32 arithmetic: a true division,
+  // rounding half to even, the clamp, one multiplication by the scale.
   const auto s_final =
-      quantize_dequantize(s_grouped, s_ch, at::zeros({}, s_ch.options()), 1, levels);  // (8)
+      ops::tracing()
+          ? at::clamp(at::round(s_grouped / s_ch), 1, levels) * s_ch
+          : quantize_dequantize(s_grouped, s_ch, at::zeros({}, s_ch.options()), 1, levels);  // (8)
   return s_final.reshape(shape());
 }
 

@@ -565,7 +565,7 @@ void QuantizationSimModel::load_onnx_encodings(const std::string& encodings_path
   const auto graph_keyed = detail::read_json_file(encodings_path, where);
   nlohmann::json torch_keyed;
   try {
-    torch_keyed = torch_encodings_from_graph_keyed(graph_keyed, tensors);
+    torch_keyed = torch_encodings_from_graph_keyed(graph_keyed, tensors, model_.get());
   } catch (const c10::Error& e) {
     rethrow_with_prefix(e, where);
   }

@@ -155,10 +155,12 @@ class QuantizationSimModel {
       const std::vector<at::Tensor>& dummy_inputs,
       const std::function<std::vector<at::Tensor>(const std::vector<at::Tensor>&)>& forward,
       EncodingVersion version = EncodingVersion::k0_6_1) const;
-  /// Loads a 0.6.1 `<prefix>.encodings` written by export_onnx, keyed by the graph's tensor
-  /// names, with the quantizer -> tensor map recorded in `<prefix>.onnx` (`onnx_path`):
+  /// Loads a `<prefix>.encodings` written by export_onnx (0.6.1 or 1.0.0), keyed by the graph's
+  /// tensor names, with the quantizer -> tensor map recorded in `<prefix>.onnx` (`onnx_path`):
   /// every quantizer of a tensor gets the tensor's entry, then as load_encodings (a fresh
   /// simulation of the same model then computes the exported one's outputs bit-exactly).
+  /// Malformed entries: c10::ValueError naming the file, the entry and the value
+  /// (quantsim/onnx/encodings.h).
   void load_onnx_encodings(const std::string& encodings_path, const std::string& onnx_path,
                            const LoadOptions& options = {});
 
