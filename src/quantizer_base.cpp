@@ -149,7 +149,7 @@ void QuantizerBase::replace_parameter(const std::string& name, const at::Tensor&
                     " and dtype ", current.scalar_type(), ", got ",
                     value.defined() ? c10::str(value.sizes(), " ", value.scalar_type())
                                     : std::string("an undefined tensor"));
-  register_parameter(name, value, value.requires_grad());
+  parameters_[name] = value;  // register_parameter refuses a name already taken
   bump_revision();
 }
 

@@ -10,3 +10,5 @@ import torch  # noqa: F401  (loads libtorch and its Python bindings before the e
 from . import _C  # noqa: E402  (registers the `quantsim` operator library: torch.ops.quantsim.*)
 
 __version__ = _C.__version__
+
+from . import quantization  # noqa: E402,F401
