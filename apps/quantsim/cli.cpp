@@ -91,11 +91,14 @@ void add_demo_options(CLI::App& app, DemoOptions& options) {
       ->capture_default_str()
       ->type_name("N");
   app.add_option("--nproc", options.nproc,
-                 "Local ranks: data-parallel calibration and QAT on torch.distributed (Gloo), "
-                 "rank 0 writes the outputs")
+                 "Local ranks: data-parallel float training, calibration and QAT on "
+                 "torch.distributed (Gloo), rank 0 writes the outputs")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{64}))
       ->type_name("N");
+  app.add_flag("--timing", options.timing,
+               "Print the time of each training step (with several ranks: waiting for the "
+               "slowest rank, gradient averaging) and of each calibration's parts");
 }
 
 }  // namespace

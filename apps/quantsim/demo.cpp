@@ -38,10 +38,14 @@ constexpr double kPercentile = 99.99;
 constexpr double kQatLearningRate = 1e-4;
 // Bumped whenever the checkpoint's content changes meaning, to invalidate old caches.
 constexpr int kCheckpointFormat = 1;
-// How long a rank waits for its peers (rendezvous and each collective): the other ranks wait in a
-// broadcast while rank 0 trains the float model. A rank that dies is noticed at once (its sockets
-// close); only a rank that hangs is noticed this late.
-constexpr std::chrono::minutes kRankTimeout{30};
+// How long a rank waits for its peers (rendezvous and each collective). Every rank does the same
+// work between two collectives (at most an evaluation of the test set), so a long wait means a
+// peer hangs. A rank that dies is noticed at once (its sockets close); only a hung one this late.
+constexpr std::chrono::minutes kRankTimeout{5};
+// Test-only failure injection of the data-parallel run, "RANK:PHASE:STEP" (PHASE `train` or
+// `qat`, STEP counted from 0): that rank throws after that step's backward, before averaging
+// (tests/apps/demo_ranks_test.cpp).
+constexpr const char* kInjectFailureVariable = "QUANTSIM_DEMO_INJECT_FAILURE";
 
 struct Analyzer {
   const char* name;
@@ -75,6 +79,57 @@ std::string hex(uint64_t value) {
   return s.str();
 }
 
+// Seconds since `start` on the steady clock.
+double seconds_since(double start) { return Progress::steady_seconds() - start; }
+
+std::string milliseconds(double seconds) { return format_fixed(1000.0 * seconds, 2) + " ms"; }
+
+// A 64-bit fingerprint of every parameter's and buffer's bytes (FNV-1a), to check that ranks hold
+// the same model.
+int64_t fingerprint(const torch::nn::Module& module, uint64_t hash) {
+  const auto add = [&hash](const at::Tensor& t) {
+    const at::Tensor c = t.contiguous();
+    const auto* bytes = static_cast<const unsigned char*>(c.data_ptr());
+    for (size_t i = 0; i < c.nbytes(); ++i) {
+      hash ^= bytes[i];
+      hash *= 0x100000001b3ULL;
+    }
+  };
+  for (const auto& p : module.parameters()) add(p);
+  for (const auto& b : module.buffers()) add(b);
+  return static_cast<int64_t>(hash);
+}
+
+// Where the steps of one data-parallel training went (--timing).
+struct StepTimes {
+  int64_t steps = 0;
+  double waiting = 0.0;    // for the slowest rank to finish its backward (a barrier)
+  double averaging = 0.0;  // average_gradients: the all-reduces
+};
+
+// The failure QUANTSIM_DEMO_INJECT_FAILURE asks for, if any.
+struct InjectedFailure {
+  int rank = -1;
+  std::string phase;
+  int64_t step = -1;
+
+  static InjectedFailure from_env() {
+    InjectedFailure f;
+    const char* value = std::getenv(kInjectFailureVariable);
+    if (value == nullptr) return f;
+    std::istringstream in(value);
+    std::string rank, step;
+    if (!std::getline(in, rank, ':') || !std::getline(in, f.phase, ':') ||
+        !std::getline(in, step) || rank.empty() || step.empty()) {
+      QS_THROW(c10::ValueError, kInjectFailureVariable, "='", value,
+               "' is not RANK:PHASE:STEP (e.g. 1:qat:3)");
+    }
+    f.rank = std::stoi(rank);
+    f.step = std::stoll(step);
+    return f;
+  }
+};
+
 // One simulated configuration, kept alive until the best ones are exported.
 struct Simulation {
   Net model{nullptr};
@@ -104,7 +159,10 @@ class Demo {
  public:
   Demo(const DemoOptions& options, std::ostream& out,
        c10::intrusive_ptr<c10d::ProcessGroup> group = {})
-      : options_(options), out_(out), group_(std::move(group)) {}
+      : options_(options),
+        out_(out),
+        group_(std::move(group)),
+        inject_(group_ ? InjectedFailure::from_env() : InjectedFailure{}) {}
 
   int run() {
     const double start = Progress::steady_seconds();
@@ -139,7 +197,9 @@ class Demo {
     }
     for (const auto& s : sims) report_.results.push_back(s.result);
 
-    // Every rank holds the same encodings; rank 0 alone writes them and the report.
+    // Every rank holds the same models and encodings; rank 0 alone writes them and the report,
+    // once every rank has got here (a rank that failed makes this fail on the others: no file).
+    if (group_) check_ranks_agree(net, sims);
     if (!writes_files()) return 0;
     for (const Bitwidths& bits : {kW8A8, kW4A8}) {
       const int best = best_result(report_, bits.name);
@@ -173,12 +233,20 @@ class Demo {
     return options_.threads > 0 ? options_.threads
                                 : std::max<int64_t>(1, options_.resolved_threads() / world_size());
   }
-  // This rank's contiguous share of `data`; every rank gets the same count (the remainder is
-  // left out), so that every rank takes the same number of steps.
+  // This rank's contiguous share of `data` (calibration); every rank gets the same count (the
+  // remainder is left out).
   Dataset shard(const Dataset& data) const {
     if (!group_) return data;
     const int64_t n = data.size() / world_size();
     return Dataset{data.images.narrow(0, rank() * n, n), data.labels.narrow(0, rank() * n, n)};
+  }
+
+  // Each rank trains on its share of every epoch's shuffled order with its share of the batch:
+  // together the single-process batches, their gradients averaged (TrainSchedule::world_size).
+  void data_parallel(TrainSchedule& schedule) const {
+    schedule.rank = rank();
+    schedule.world_size = world_size();
+    schedule.batch_size = std::max<int64_t>(1, schedule.batch_size / world_size());
   }
 
   TrainSchedule float_schedule() const {
@@ -198,59 +266,144 @@ class Demo {
   }
 
   nlohmann::json checkpoint_key(const Dataset& train) const {
-    return {{"format", kCheckpointFormat},
-            {"net", NetOptions{}.to_json()},
-            {"schedule", float_schedule().to_json()},
-            {"train_examples", train.size()},
-            {"seed", options_.seed}};
+    nlohmann::json key = {{"format", kCheckpointFormat},
+                          {"net", NetOptions{}.to_json()},
+                          {"schedule", float_schedule().to_json()},
+                          {"train_examples", train.size()},
+                          {"seed", options_.seed}};
+    // Data-parallel training (BatchNorm over each rank's part of the batch, other threads, other
+    // rounding) gives another model. Absent for one process, whose key (and cached checkpoint)
+    // is unchanged.
+    if (world_size() > 1) key["world_size"] = world_size();
+    return key;
   }
 
-  // The trained float model. With several ranks, rank 0 loads or trains it and the others receive
-  // its parameters.
+  // The trained float model: from the cache when a checkpoint of the same settings is there, else
+  // trained. With several ranks, rank 0 alone looks for the checkpoint and tells the others; they
+  // receive its parameters, or all train data-parallel (each rank its share of every batch,
+  // gradients averaged) and rank 0 saves the result.
   Net float_model(const Dataset& train_data) {
-    if (!group_) return float_model_of_this_process(train_data);
-    Net net{nullptr};
-    if (rank() == 0) {
-      net = float_model_of_this_process(train_data);
-    } else {
-      torch::manual_seed(options_.seed);
-      net = Net();
-      net->eval();
-    }
-    distributed::broadcast_state(*net.ptr(), group_);
-    return net;
-  }
-
-  // The trained float model: from the cache when a checkpoint of the same settings is there.
-  Net float_model_of_this_process(const Dataset& train_data) {
     const std::string key = checkpoint_key(train_data).dump();
     const std::string name = "float-" + hex(fnv1a(key)) + ".pt";
     const std::string path = (std::filesystem::path(options_.out_dir) / name).string();
     torch::manual_seed(options_.seed);
     Net net;
-    if (!options_.retrain && std::filesystem::exists(path)) {
-      try {
-        // Checked against the net: a corrupt or foreign file is an error naming it.
-        load_state(*net, path);
-        report_.cached_checkpoint = name;
-        out_ << "float model: loaded " << path << " (--retrain trains it again)\n";
-        net->eval();
-        return net;
-      } catch (const std::exception& e) {
-        out_ << "float model: cannot load " << path << " (" << message_of(e) << "), training\n";
-        torch::manual_seed(options_.seed);
-        net = Net();
-      }
+    bool cached = writes_files() && !options_.retrain && std::filesystem::exists(path) &&
+                  load_checkpoint(net, path);
+    if (group_) cached = rank_zero_says(cached);
+    if (cached) {
+      report_.cached_checkpoint = name;
+      if (group_) distributed::broadcast_state(*net.ptr(), group_);
+      net->eval();
+      return net;
     }
+    TrainSchedule schedule = float_schedule();
+    std::function<void()> after_backward;
+    if (group_) {
+      distributed::broadcast_state(*net.ptr(), group_);  // one starting point
+      data_parallel(schedule);
+    }
+    StepTimes times;
+    if (group_ || options_.timing) after_backward = step_hook(*net.ptr(), "train", times);
     const TrainResult trained =
-        train(*net, net->parameters(), train_data, float_schedule(), out_, "train");
+        train(*net, net->parameters(), train_data, schedule, out_, "train", after_backward);
+    if (group_) same_buffers_as_rank_zero(*net.ptr());
     report_.float_training_seconds = trained.seconds;
+    print_step_times("train", trained, times);
+    if (!writes_files()) return net;
     // Saved atomically: an interrupted run (or a full disk) never leaves a truncated checkpoint
     // to be reused.
     save_state(*net, path);
     out_ << "float model: trained in " << format_fixed(trained.seconds, 1) << " s, saved " << path
          << "\n";
     return net;
+  }
+
+  // Loads the cached checkpoint into `net`; when it cannot (checked against the net: a corrupt or
+  // foreign file), says why and leaves `net` freshly initialised, as before the attempt.
+  bool load_checkpoint(Net& net, const std::string& path) {
+    try {
+      load_state(*net, path);
+      out_ << "float model: loaded " << path << " (--retrain trains it again)\n";
+      return true;
+    } catch (const std::exception& e) {
+      out_ << "float model: cannot load " << path << " (" << message_of(e) << "), training\n";
+      torch::manual_seed(options_.seed);
+      net = Net();
+      return false;
+    }
+  }
+
+  // Rank 0's `value` on every rank (one broadcast).
+  bool rank_zero_says(bool value) const {
+    std::vector<at::Tensor> flag{at::full({1}, value ? 1 : 0, at::kLong)};
+    distributed::wait_for(group_->broadcast(flag), *group_, "demo: cached checkpoint decision");
+    return flag[0].item<int64_t>() != 0;
+  }
+
+  // After data-parallel training the parameters are identical, but BatchNorm's running
+  // statistics were updated by each rank's own batches: rank 0's are kept everywhere, as torch's
+  // DistributedDataParallel does (broadcast_buffers), so that every rank holds the saved model.
+  void same_buffers_as_rank_zero(torch::nn::Module& model) const {
+    distributed::broadcast_state(model, group_);
+  }
+
+  // Runs after every backward of `phase`'s training: with several ranks, averages the gradients
+  // (weights and quantizer ranges) across them; with --timing, times that in `times`.
+  std::function<void()> step_hook(torch::nn::Module& model, const std::string& phase,
+                                  StepTimes& times) {
+    return [this, &model, phase, &times] {
+      const int64_t step = times.steps++;
+      if (!group_) return;
+      if (inject_.rank == rank() && inject_.phase == phase && inject_.step == step) {
+        QS_THROW(c10::Error, "injected failure (", kInjectFailureVariable, "=", inject_.rank, ":",
+                 phase, ":", step, ") on rank ", rank(), " of ", world_size());
+      }
+      double start = Progress::steady_seconds();
+      if (options_.timing) {
+        // Waiting for the slower rank apart, so that the averaging times the all-reduce alone.
+        distributed::wait_for(group_->barrier(), *group_, phase + ": barrier");
+        times.waiting += seconds_since(start);
+        start = Progress::steady_seconds();
+      }
+      distributed::average_gradients(model, group_);
+      times.averaging += seconds_since(start);
+    };
+  }
+
+  void print_step_times(const std::string& phase, const TrainResult& trained,
+                        const StepTimes& times) {
+    if (!options_.timing || times.steps == 0) return;
+    const double n = static_cast<double>(times.steps);
+    out_ << "timing " << phase << ": " << times.steps << " steps of "
+         << milliseconds(trained.seconds / n) << " (rank 0, " << world_size() << " x " << threads()
+         << " threads)";
+    if (group_) {
+      out_ << ", of which waiting for the slowest rank " << milliseconds(times.waiting / n)
+           << ", average_gradients " << milliseconds(times.averaging / n);
+    }
+    out_ << "\n";
+  }
+
+  // Every rank must hold the same models (float, and each simulation with its encodings): one
+  // MIN and one MAX all-reduce of their fingerprints. Also the point every rank must reach before
+  // rank 0 writes anything.
+  void check_ranks_agree(const Net& net, const std::vector<Simulation>& sims) const {
+    uint64_t hash = 0xcbf29ce484222325ULL;
+    hash = static_cast<uint64_t>(fingerprint(*net, hash));
+    for (const auto& s : sims) hash = static_cast<uint64_t>(fingerprint(*s.model, hash));
+    std::vector<at::Tensor> low{at::full({1}, static_cast<int64_t>(hash), at::kLong)};
+    std::vector<at::Tensor> high{low[0].clone()};
+    c10d::AllreduceOptions min;
+    min.reduceOp = c10d::ReduceOp::MIN;
+    c10d::AllreduceOptions max;
+    max.reduceOp = c10d::ReduceOp::MAX;
+    distributed::wait_for(group_->allreduce(low, min), *group_, "demo: final agreement");
+    distributed::wait_for(group_->allreduce(high, max), *group_, "demo: final agreement");
+    if (low[0].item<int64_t>() != high[0].item<int64_t>()) {
+      QS_THROW(c10::Error, "demo: the ranks' models differ at the end (rank ", rank(), " of ",
+               world_size(), "); nothing written");
+    }
   }
 
   Simulation simulate(const Net& net, const Bitwidths& bits, QuantScheme scheme,
@@ -271,11 +424,35 @@ class Demo {
             .default_output_bw(bits.activations)
             .percentile(kPercentile));
     const double start = Progress::steady_seconds();
+    double waiting = 0.0;
     const auto calibrate = [&, data = shard(calibration_)] {
       forward_batches(*model, data, data.size(), out_, "calibrate " + label);
+      if (group_ && options_.timing) {
+        // Waiting for the slower rank apart, so that the merge times the collectives alone.
+        const double barrier = Progress::steady_seconds();
+        distributed::wait_for(group_->barrier(), *group_, "calibrate " + label + ": barrier");
+        waiting = seconds_since(barrier);
+      }
     };
-    if (group_) {
+    if (group_ && options_.timing) {
+      // What QuantizationSimModel::compute_encodings(calibrate, group_) does, with its times.
+      distributed::CalibrationTimes times;
+      distributed::compute_encodings(*model, calibrate, group_, &times);
+      out_ << "timing calibrate " << label << ": forward " << milliseconds(times.forward - waiting)
+           << ", waiting for the slowest rank " << milliseconds(waiting)
+           << ", synchronize_statistics " << milliseconds(times.synchronize) << ", ranges "
+           << milliseconds(times.ranges) << "\n";
+    } else if (group_) {
       s.sim->compute_encodings(calibrate, group_);  // the same encodings on every rank
+    } else if (options_.timing) {
+      double forward = 0.0;
+      s.sim->compute_encodings([&] {
+        const double begin = Progress::steady_seconds();
+        calibrate();
+        forward = seconds_since(begin);
+      });
+      out_ << "timing calibrate " << label << ": forward " << milliseconds(forward) << ", ranges "
+           << milliseconds(seconds_since(start) - forward) << "\n";
     } else {
       s.sim->compute_encodings(calibrate);
     }
@@ -314,17 +491,18 @@ class Demo {
     s.result.analyzer = analyzer;
 
     // The model's parameters include every quantizer's min and max, trainable in this scheme.
-    // Data-parallel: each rank trains on its shard with its share of the batch, and the gradients
-    // (weights and quantizer ranges) are averaged before every step.
+    // Data-parallel: each rank trains on its share of every batch, and the gradients (weights and
+    // quantizer ranges) are averaged before every step.
     TrainSchedule schedule = qat_schedule();
-    std::function<void()> average;
-    if (group_) {
-      schedule.batch_size = std::max<int64_t>(1, schedule.batch_size / world_size());
-      average = [this, model = s.model] { distributed::average_gradients(*model.ptr(), group_); };
-    }
-    const TrainResult trained = train(*s.model, s.model->parameters(), shard(data.train), schedule,
-                                      out_, "QAT W4A8", average);
+    if (group_) data_parallel(schedule);
+    StepTimes times;
+    std::function<void()> after_backward;
+    if (group_ || options_.timing) after_backward = step_hook(*s.model.ptr(), "qat", times);
+    const TrainResult trained = train(*s.model, s.model->parameters(), data.train, schedule, out_,
+                                      "QAT W4A8", after_backward);
+    if (group_) same_buffers_as_rank_zero(*s.model.ptr());
     s.result.training_seconds = trained.seconds;
+    print_step_times("QAT W4A8", trained, times);
     const double start = Progress::steady_seconds();
     s.result.accuracy = evaluate(*s.model, data.test, out_, "evaluate W4A8 " + analyzer);
     s.result.evaluation_seconds = Progress::steady_seconds() - start;
@@ -410,6 +588,7 @@ class Demo {
   const DemoOptions& options_;
   std::ostream& out_;
   c10::intrusive_ptr<c10d::ProcessGroup> group_;
+  InjectedFailure inject_;
   Report report_;
   Dataset calibration_;
   at::Tensor sample_;

@@ -31,10 +31,14 @@ struct DemoOptions {
   bool retrain = false;
   /// Seeds weight initialisation and data shuffling. Default: 1.
   uint64_t seed = 1;
-  /// Local ranks to start (`--nproc`): calibration and QAT run data-parallel on c10d, each rank
-  /// on its shard, rank 0 alone writing files (docs/distributed.md §7). A process started with
-  /// WORLD_SIZE set (by torchrun, or by --nproc) is one rank. Default: 1.
+  /// Local ranks to start (`--nproc`): float training, calibration and QAT run data-parallel on
+  /// c10d, each rank on its shard, rank 0 alone writing files (docs/distributed.md §7). A process
+  /// started with WORLD_SIZE set (by torchrun, or by --nproc) is one rank. Default: 1.
   int64_t nproc = 1;
+  /// Print where the time goes (`--timing`): per training step, and with several ranks the wait
+  /// for the slowest rank and average_gradients; per calibration, the forward passes, the
+  /// statistics merge and the ranges (docs/distributed.md §6).
+  bool timing = false;
 
   static constexpr int64_t kFullEpochs = 4;
   static constexpr int64_t kQuickEpochs = 1;

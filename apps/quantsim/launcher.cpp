@@ -8,7 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <numeric>
 #include <string>
 #include <thread>
 #include <vector>
@@ -76,17 +78,40 @@ int launch_local_ranks(int argc, const char* const* argv, int nproc, std::ostrea
   std::vector<bool> done(pids.size(), false);
   size_t remaining = pids.size();
   std::chrono::steady_clock::time_point kill_at = std::chrono::steady_clock::time_point::max();
+  bool killed = false;
   while (remaining > 0) {
-    for (size_t r = 0; r < pids.size(); ++r) {
+    // Until a rank fails, sleep until a child ends (without reaping it: it may not be a rank), so
+    // that the rank that failed first is reaped and named before the peers it brought down.
+    siginfo_t info{};
+    const bool blocked = first_failure == 0 && ::waitid(P_ALL, 0, &info, WEXITED | WNOWAIT) == 0;
+    std::vector<size_t> order(pids.size());
+    std::iota(order.begin(), order.end(), size_t{0});
+    if (blocked) {  // the child that ended first, first
+      const auto it = std::find(pids.begin(), pids.end(), info.si_pid);
+      if (it != pids.end())
+        std::rotate(order.begin(), order.begin() + (it - pids.begin()), order.end());
+    }
+    bool reaped = false;
+    for (size_t r : order) {
       int status = 0;
       if (done[r] || ::waitpid(pids[r], &status, WNOHANG) != pids[r]) continue;
       done[r] = true;
+      reaped = true;
       --remaining;
       const int code = exit_status(status);
-      if (code != 0 && first_failure == 0) {
+      if (code == 0) continue;
+      // Every failed rank is named: the one that failed first may end after a peer it brought
+      // down (its error closes the connections before it exits), so each rank's own message
+      // tells which is the cause.
+      err << "quantsim: rank " << r << " of " << nproc;
+      if (killed) {
+        err << " killed after " << grace_seconds << " s\n";
+      } else {
+        err << " failed (exit status " << code << ")"
+            << (first_failure == 0 ? "; stopping the others\n" : "\n");
+      }
+      if (first_failure == 0) {
         first_failure = code;
-        err << "quantsim: rank " << r << " of " << nproc << " failed (exit status " << code
-            << "); stopping the others\n";
         kill_at = std::chrono::steady_clock::now() + std::chrono::seconds(grace_seconds);
       }
     }
@@ -94,9 +119,10 @@ int launch_local_ranks(int argc, const char* const* argv, int nproc, std::ostrea
       for (size_t r = 0; r < pids.size(); ++r) {
         if (!done[r]) ::kill(pids[r], SIGKILL);
       }
+      killed = true;
       kill_at = std::chrono::steady_clock::time_point::max();
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!blocked || !reaped) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return first_failure;
 }

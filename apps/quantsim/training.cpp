@@ -26,8 +26,10 @@ TrainResult train(NetImpl& model, std::vector<at::Tensor> parameters, const Data
   torch::optim::AdamW optimizer(
       std::move(parameters),
       torch::optim::AdamWOptions(schedule.learning_rate).weight_decay(schedule.weight_decay));
+  TORCH_CHECK(schedule.world_size > 0 && schedule.rank >= 0 && schedule.rank < schedule.world_size,
+              "rank ", schedule.rank, " is not in a world of ", schedule.world_size);
   auto generator = at::make_generator<at::CPUGeneratorImpl>(schedule.seed);
-  const int64_t n = data.size();
+  const int64_t n = data.size() / schedule.world_size;  // this rank's examples per epoch
   const int64_t steps_per_epoch = (n + schedule.batch_size - 1) / schedule.batch_size;
   const int64_t total_steps = steps_per_epoch * schedule.epochs;
   TrainResult result;
@@ -35,7 +37,10 @@ TrainResult train(NetImpl& model, std::vector<at::Tensor> parameters, const Data
   model.train();
   int64_t step = 0;
   for (int64_t epoch = 0; epoch < schedule.epochs; ++epoch) {
-    at::Tensor order = at::randperm(n, generator);
+    at::Tensor order = at::randperm(data.size(), generator);
+    if (schedule.world_size > 1) {
+      order = order.slice(0, schedule.rank, n * schedule.world_size, schedule.world_size);
+    }
     Progress progress(
         out, label + " epoch " + std::to_string(epoch + 1) + "/" + std::to_string(schedule.epochs),
         steps_per_epoch);

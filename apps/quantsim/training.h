@@ -27,6 +27,13 @@ struct TrainSchedule {
   double weight_decay = 1e-4;
   /// Seeds the shuffling (and nothing else). Default: 1.
   uint64_t seed = 1;
+  /// Data-parallel training: this rank among `world_size`. Every rank draws the same shuffled
+  /// order of the data each epoch and takes every world_size-th example of it from `rank`, as
+  /// torch's DistributedSampler does (the remainder left out, so that every rank takes as many
+  /// steps); with `batch_size` the global batch / world_size, the ranks' batches of a step make up
+  /// the single-process batch of that step. Not part of to_json(). Default: 0 of 1.
+  int64_t rank = 0;
+  int64_t world_size = 1;
 
   nlohmann::json to_json() const;
 };

@@ -11,7 +11,9 @@
 #include <ATen/ATen.h>
 #include <c10/util/irange.h>
 
+#include <chrono>
 #include <limits>
+#include <optional>
 #include <set>
 
 #include "kernels/statistics.h"
@@ -227,9 +229,15 @@ std::vector<EncodingAnalyzer*> calibrating_analyzers(torch::nn::Module& model) {
 }
 
 void compute_encodings(torch::nn::Module& model, const std::function<void()>& run,
-                       const c10::intrusive_ptr<c10d::ProcessGroup>& group) {
+                       const c10::intrusive_ptr<c10d::ProcessGroup>& group,
+                       CalibrationTimes* times) {
   TORCH_CHECK(group, "distributed compute_encodings: no process group");
-  auto calibrating = nn::compute_encodings(model);
+  using Clock = std::chrono::steady_clock;
+  const auto seconds_since = [](Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+  };
+  // Closed explicitly below (setting the ranges), so that its time can be told apart.
+  std::optional<nn::ModelCalibrationGuard> calibrating(nn::compute_encodings(model));
   const auto analyzers = calibrating_analyzers(model);
   // A rank's only batch is kept until the merge, which bins it on the union range as
   // single-process calibration would (docs/distributed.md §3.2).
@@ -246,9 +254,18 @@ void compute_encodings(torch::nn::Module& model, const std::function<void()>& ru
       for (auto* h : analyzers) h->retain_single_batch(false);
     }
   } stop{retaining};
+  auto start = Clock::now();
   run();
+  const double forward = seconds_since(start);
+  start = Clock::now();
   synchronize_statistics(analyzers, group);
+  const double synchronize = seconds_since(start);
+  // The retained batches are merged; released before the ranges are set, as `stop` would.
+  for (auto* h : retaining) h->retain_single_batch(false);
   // `calibrating` sets every range from the merged statistics as it closes.
+  start = Clock::now();
+  calibrating.reset();
+  if (times != nullptr) *times = {forward, synchronize, seconds_since(start)};
 }
 
 }  // namespace quantsim::distributed

@@ -13,6 +13,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "distributed/two_ranks.h"
 #include "testing/tolerance.h"
 
@@ -179,6 +182,32 @@ TEST(DistributedCalibration, NanCountsSummedOnRankZeroAndEmptyRankReceivesStatis
     const auto [omn, omx] = only_rank1.compute_encodings(255, false);
     EXPECT_EQ(omn.item<float>(), -4.f);
     EXPECT_EQ(omx.item<float>(), 4.f);
+  });
+  EXPECT_EQ(status, 0) << "rank 1 failed";
+}
+
+// compute_encodings' optional times: each part measured on this rank (the forward at least the
+// time `run` slept), the encodings the same as without them.
+TEST(DistributedCalibration, TimesReportEachPart) {
+  const int status = run_two_ranks([](int rank, const Group& group) {
+    const AnalyzerFactory percentile = [](std::vector<int64_t> s) {
+      return std::make_shared<qs::PercentileEncodingAnalyzer>(s, 128, 99.9);
+    };
+    auto timed = make_model(percentile), untimed = make_model(percentile);
+    const auto run = [&](qs::nn::QuantizedLinear& model, bool sleep) {
+      return [&model, rank, sleep] {
+        if (sleep) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        model(batches_of(rank, 1)[0]);
+      };
+    };
+    qs::distributed::CalibrationTimes times;
+    times.ranges = -1.0;
+    qs::distributed::compute_encodings(*timed, run(timed, true), group, &times);
+    EXPECT_GE(times.forward, 0.02);
+    EXPECT_GT(times.synchronize, 0.0);
+    EXPECT_GE(times.ranges, 0.0);
+    qs::distributed::compute_encodings(*untimed, run(untimed, false), group);
+    EXPECT_TRUE(bitwise_equal(ranges_of(timed), ranges_of(untimed)));
   });
   EXPECT_EQ(status, 0) << "rank 1 failed";
 }

@@ -33,11 +33,24 @@ void synchronize_statistics(const std::vector<EncodingAnalyzer*>& analyzers,
 /// The analyzers of every calibrating affine quantizer in `model`, each once, in module order.
 std::vector<EncodingAnalyzer*> calibrating_analyzers(torch::nn::Module& model);
 
+/// Where compute_encodings spent its time on this rank, in seconds (steady clock).
+struct CalibrationTimes {
+  /// `run`: this rank's batches through the model, the statistics collected.
+  double forward = 0.0;
+  /// synchronize_statistics: the collectives and the merge, including any wait for a slower rank
+  /// still in its `run`.
+  double synchronize = 0.0;
+  /// The ranges set from the merged statistics (what single-process calibration does too).
+  double ranges = 0.0;
+};
+
 /// Calibrates every quantized module of `model` over what `run` feeds it on this rank, with the
 /// statistics merged across `group` before the ranges are set: the same encodings on every rank.
 /// Every rank must call it (with its own shard). When `run` throws on one rank, that rank leaves
 /// its quantizers unchanged and rethrows, and its peers fail in the merge with c10::Error.
+/// `times`, when given, receives how long each part took on this rank (set on success).
 void compute_encodings(torch::nn::Module& model, const std::function<void()>& run,
-                       const c10::intrusive_ptr<c10d::ProcessGroup>& group);
+                       const c10::intrusive_ptr<c10d::ProcessGroup>& group,
+                       CalibrationTimes* times = nullptr);
 
 }  // namespace quantsim::distributed
