@@ -17,6 +17,11 @@ class FloatQuantizeDequantize(QuantizerBase):
 
     def __init__(self, exponent_bits=None, mantissa_bits=None, dtype=None,
                  encoding_analyzer=None):
+        bits = (exponent_bits, mantissa_bits)
+        if (dtype is None) == all(b is None for b in bits) or (dtype is None and None in bits):
+            raise ValueError("FloatQuantizeDequantize takes exponent_bits and mantissa_bits, or "
+                             f"dtype; got exponent_bits={exponent_bits}, "
+                             f"mantissa_bits={mantissa_bits}, dtype={dtype}")
         super().__init__(_C.FloatQuantizeDequantize(exponent_bits, mantissa_bits, dtype,
                                                     encoding_analyzer))
 
