@@ -12,6 +12,9 @@ packages=(
   nlohmann-json3-dev libcli11-dev zlib1g-dev
   # ONNX export: protobuf types and checker (1.12; libtorch already links its libonnx1).
   libonnx-dev
+  # The Python package (python/, docs/python.md): pybind11 bindings against Debian's torch for
+  # /usr/bin/python3, and pytest for its tests.
+  python3-dev pybind11-dev python3-torch python3-pytest
   # Data-parallel calibration/QAT: c10d's ProcessGroupGloo (in libtorch) includes gloo's headers.
   libgloo-dev
   dataset-fashion-mnist

@@ -340,3 +340,59 @@ TEST(LegacyEncodings, ImportWithoutScaleTakesMinMaxAsWritten) {
   EXPECT_EQ(target->min.item<float>(), -1.0f);
   EXPECT_EQ(target->max.item<float>(), 1.0f);
 }
+
+// The front-end API (the Python package owns the parameter objects, docs/python.md).
+
+TEST(FrontEndApi, InitializationFlagsReadAndSetPerParameter) {
+  QuantizeDequantize q({}, 8, false);
+  EXPECT_EQ(q->initialization_flags(),
+            (std::map<std::string, bool>{{"max", false}, {"min", false}}));
+  q->set_initialization_flags({{"min", true}});
+  EXPECT_EQ(q->initialization_flags(),
+            (std::map<std::string, bool>{{"max", false}, {"min", true}}));
+  EXPECT_FALSE(q->is_initialized());
+  q->set_initialization_flags({{"max", true}});
+  EXPECT_TRUE(q->is_initialized());
+  q->set_initialization_flags({{"min", false}, {"max", false}});
+  EXPECT_FALSE(q->is_initialized());
+  EXPECT_THROW(q->set_initialization_flags({{"scale", true}}), c10::IndexError);
+  EXPECT_FALSE(q->is_initialized());  // nothing changed by the rejected call
+}
+
+TEST(FrontEndApi, ReplacedParameterIsWhatTheForwardReads) {
+  QuantizeDequantize q({}, 8, false);
+  const at::Tensor new_min = torch::full({}, -2.0f).requires_grad_();
+  const at::Tensor new_max = torch::full({}, 2.0f).requires_grad_();
+  q->replace_parameter("min", new_min);
+  EXPECT_FALSE(q->is_initialized());  // max is still the registered, untouched one
+  q->replace_parameter("max", new_max);
+  EXPECT_TRUE(q->is_initialized());  // replaced parameters count as set (reference §1.9)
+  EXPECT_TRUE(q->min.is_same(new_min));
+  EXPECT_TRUE(q->named_parameters()["max"].is_same(new_max));
+  const at::Tensor x = f32({-3, -1, 0.5, 3});
+  QuantizeDequantize same_range({}, 8, false);
+  same_range->set_range(-2.0, 2.0);
+  EXPECT_TRUE(bitwise_equal(q(x), same_range(x)));
+  q(x).sum().backward();
+  EXPECT_TRUE(new_min.grad().defined() && new_max.grad().defined());
+  EXPECT_THROW(q->replace_parameter("min", torch::zeros({2})), c10::ValueError);
+  EXPECT_THROW(q->replace_parameter("min", torch::zeros({}, torch::kDouble)), c10::ValueError);
+  EXPECT_THROW(q->replace_parameter("scale", torch::zeros({})), c10::IndexError);
+}
+
+TEST(FrontEndApi, CancelledCalibrationSetsNothing) {
+  QuantizeDequantize q({}, 8, false);
+  {
+    auto calibrating = q->compute_encodings();
+    q(f32({-5, 5}));
+    calibrating.cancel();
+    EXPECT_FALSE(q->is_calibrating());
+  }
+  EXPECT_FALSE(q->is_initialized());
+  {
+    auto calibrating = q->compute_encodings();  // the scope can be opened again
+    q(f32({-5, 5}));
+  }
+  EXPECT_TRUE(q->is_initialized());
+  EXPECT_EQ(q->min.item<float>(), -5.0f);
+}
