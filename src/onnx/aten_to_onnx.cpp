@@ -366,8 +366,13 @@ void clip(T& t, const Node* n, double low, double high) {
          {t.output()});
 }
 
+/// Conv / ConvTranspose. `groups_index` and `dilation_index` locate those arguments (aten's
+/// conv ops order them differently); stride and padding are inputs 3 and 4 everywhere. A string
+/// padding ('valid', 'same') becomes explicit pads: 'same' (stride 1, as torch requires) pads
+/// dilation * (k - 1) in all, half of it before, the rest after, as torch's _convolution_same
+/// does (which pads the odd remainder with zeros after the input: the same sum).
 void convolution(T& t, const Node* n, bool transposed, const std::vector<int64_t>& output_padding,
-                 int64_t groups_index) {
+                 int64_t groups_index, int64_t dilation_index = 5) {
   const auto x = n->input(0), w = n->input(1);
   std::vector<std::string> inputs{t.name_of(x), t.name_of(w)};
   if (!t.is_none(n->input(2))) inputs.push_back(t.name_of(n->input(2)));
@@ -376,17 +381,29 @@ void convolution(T& t, const Node* n, bool transposed, const std::vector<int64_t
     if (v.size() == 1) v.assign(spatial, v[0]);
     return v;
   };
-  TORCH_CHECK(T::constant(n->input(4)).isIntList(), "padding '",
-              T::constant(n->input(4)).toStringRef(), "' (only explicit padding is exported)");
   const auto stride = expand(t.ints_arg(n->input(3)));
-  auto padding = expand(t.ints_arg(n->input(4)));
-  const auto dilation = expand(t.ints_arg(n->input(5)));
-  auto& node = t.node(transposed ? "ConvTranspose" : "Conv", inputs, {t.output()});
+  const auto dilation = expand(t.ints_arg(n->input(dilation_index)));
   const auto wsizes = T::sizes_of(w);
+  std::vector<int64_t> pads;
+  const auto padding_arg = T::constant(n->input(4));
+  if (padding_arg.isString()) {
+    const auto& mode = padding_arg.toStringRef();
+    TORCH_CHECK(mode == "valid" || mode == "same", "padding '", mode, "'");
+    pads.assign(2 * spatial, 0);
+    for (int64_t d = 0; mode == "same" && d < spatial; ++d) {
+      TORCH_CHECK(stride[d] == 1, "padding 'same' with stride ", at::IntArrayRef(stride));
+      const auto total = dilation[d] * (wsizes[2 + d] - 1);
+      pads[d] = total / 2;
+      pads[spatial + d] = total - total / 2;
+    }
+  } else {
+    pads = expand(t.ints_arg(n->input(4)));
+    pads.insert(pads.end(), pads.begin(), pads.end());
+  }
+  auto& node = t.node(transposed ? "ConvTranspose" : "Conv", inputs, {t.output()});
   set_ints(node, "kernel_shape", {wsizes.begin() + 2, wsizes.end()});
   set_ints(node, "strides", stride);
-  padding.insert(padding.end(), padding.begin(), padding.end());
-  set_ints(node, "pads", padding);
+  set_ints(node, "pads", pads);
   set_ints(node, "dilations", dilation);
   set_attribute(node, "group", t.int_arg(n->input(groups_index)));
   if (transposed) set_ints(node, "output_padding", expand(output_padding));
@@ -594,10 +611,47 @@ void pad_node(T& t, const Node* n, const std::vector<int64_t>& pad, const std::s
   set_string(node, "mode", mode);
 }
 
+/// Circular padding (no ONNX Pad mode in opset 17): along each padded dim, the input's last
+/// `begin` entries, the input, its first `end` entries, by Slice and Concat; copies, so exact.
+void circular_pad(T& t, const Node* n, const std::vector<int64_t>& pad) {
+  const auto rank = T::rank_of(n->input(0));
+  const auto sizes = T::sizes_of(n->input(0));
+  TORCH_CHECK(pad.size() % 2 == 0 && static_cast<int64_t>(pad.size()) / 2 < rank,
+              "circular padding ", at::IntArrayRef(pad), " of a rank-", rank, " tensor");
+  std::vector<std::pair<int64_t, std::pair<int64_t, int64_t>>> padded;  // dim, (begin, end)
+  for (size_t i = 0; i < pad.size(); i += 2) {
+    const auto d = rank - 1 - static_cast<int64_t>(i / 2);
+    TORCH_CHECK(pad[i] >= 0 && pad[i + 1] >= 0 && pad[i] <= sizes[d] && pad[i + 1] <= sizes[d],
+                "circular padding ", at::IntArrayRef(pad), ": each amount must be in [0, ",
+                "the padded dim's size] (negative amounts crop)");
+    if (pad[i] > 0 || pad[i + 1] > 0) padded.push_back({d, {pad[i], pad[i + 1]}});
+  }
+  if (padded.empty()) return identity(t, n);
+  auto x = t.name_of(n->input(0));
+  for (size_t k = 0; k < padded.size(); ++k) {
+    const auto [d, amounts] = padded[k];
+    std::vector<std::string> pieces;
+    if (amounts.first > 0) {
+      pieces.push_back(t.op("Slice", {x, t.ints({-amounts.first}),
+                                      t.ints({std::numeric_limits<int64_t>::max()}), t.ints({d})}));
+    }
+    pieces.push_back(x);
+    if (amounts.second > 0) {
+      pieces.push_back(t.op("Slice", {x, t.ints({0}), t.ints({amounts.second}), t.ints({d})}));
+    }
+    if (k + 1 == padded.size()) {
+      set_attribute(t.node("Concat", pieces, {t.output()}), "axis", d);
+    } else {
+      ::onnx::NodeProto* concat = nullptr;
+      x = t.op("Concat", pieces, &concat);
+      set_attribute(*concat, "axis", d);
+    }
+  }
+}
+
 void pad_enum(T& t, const Node* n) {
   const auto mode = static_cast<at::padding_mode>(t.int_arg(n->input(2)));
-  TORCH_CHECK(mode != at::padding_mode::circular,
-              "circular padding has no ONNX Pad mode in opset 17");
+  if (mode == at::padding_mode::circular) return circular_pad(t, n, t.ints_arg(n->input(1)));
   const double value = t.is_none(n->input(3)) ? 0.0 : t.float_arg(n->input(3));
   const char* onnx_mode = mode == at::padding_mode::constant  ? "constant"
                           : mode == at::padding_mode::reflect ? "reflect"
@@ -613,9 +667,30 @@ void to(T& t, const Node* n) {
   set_attribute(node, "to", onnx_type(dtype));
 }
 
+/// `value` cast to the dtype of `like` when the two differ: an op's dtype argument (softmax,
+/// sum, ...: torch casts the input first), or aten's promotion of integer sums to int64.
+std::string cast_to_dtype_of(T& t, const Value* value, const Value* like) {
+  const auto dtype = T::dtype_of(like);
+  if (T::dtype_of(value) == dtype) return t.name_of(value);
+  ::onnx::NodeProto* cast = nullptr;
+  auto name = t.op("Cast", {t.name_of(value)}, &cast);
+  set_attribute(*cast, "to", onnx_type(dtype));
+  return name;
+}
+
+/// The index of the schema argument `name` of an aten node (overloads order them differently:
+/// sum(self, *, dtype) and sum.dim_IntList(self, dim, keepdim, *, dtype)).
+c10::optional<size_t> argument_index(const Node* n, const char* name) {
+  const auto* schema = n->maybeSchema();
+  TORCH_CHECK(schema != nullptr, "no schema for ", n->kind().toQualString());
+  for (size_t i = 0; i < schema->arguments().size(); ++i) {
+    if (schema->arguments()[i].name() == name) return i;
+  }
+  return c10::nullopt;
+}
+
 void softmax_like(T& t, const Node* n, const std::string& onnx_op) {
-  TORCH_CHECK(t.is_none(n->input(2)), "a dtype argument");
-  auto& node = t.node(onnx_op, {t.name_of(n->input(0))}, {t.output()});
+  auto& node = t.node(onnx_op, {cast_to_dtype_of(t, n->input(0), n->output())}, {t.output()});
   set_attribute(node, "axis", T::normalized_dim(t.int_arg(n->input(1)), T::rank_of(n->input(0))));
 }
 
@@ -623,13 +698,13 @@ void softmax_like(T& t, const Node* n, const std::string& onnx_op) {
 void reduce(T& t, const Node* n, const std::string& onnx_op, bool axes_as_input) {
   const auto rank = T::rank_of(n->input(0));
   std::vector<int64_t> axes;
-  const bool all = n->inputs().size() < 2 || t.is_none(n->input(1));
-  if (!all) {
-    for (auto d : t.ints_arg(n->input(1))) axes.push_back(T::normalized_dim(d, rank));
+  const auto dim = argument_index(n, "dim");
+  if (dim && !t.is_none(n->input(*dim))) {
+    for (auto d : t.ints_arg(n->input(*dim))) axes.push_back(T::normalized_dim(d, rank));
   }
-  const bool keepdim = n->inputs().size() > 2 && t.bool_arg(n->input(2));
-  if (n->inputs().size() > 3) TORCH_CHECK(t.is_none(n->input(3)), "a dtype argument");
-  std::vector<std::string> inputs{t.name_of(n->input(0))};
+  const auto keepdim_index = argument_index(n, "keepdim");
+  const bool keepdim = keepdim_index && t.bool_arg(n->input(*keepdim_index));
+  std::vector<std::string> inputs{cast_to_dtype_of(t, n->input(0), n->output())};
   if (axes_as_input && !axes.empty()) inputs.push_back(t.ints(axes));
   auto& node = t.node(onnx_op, inputs, {t.output()});
   set_attribute(node, "keepdims", keepdim ? 1 : 0);
@@ -698,6 +773,50 @@ void adaptive_pool(T& t, const Node* n, const std::string& onnx_op) {
   auto& node = t.node(onnx_op, {t.name_of(n->input(0))}, {t.output()});
   set_ints(node, "kernel_shape", kernel);
   set_ints(node, "strides", kernel);
+}
+
+/// div(x, y, rounding_mode) on floating tensors. None: Div. 'trunc': torch's trunc(x / y), as
+/// Ceil below zero and Floor elsewhere (opset 17 has no Trunc; both keep the zero's sign).
+/// 'floor': torch's Python floor division (c10::div_floor_floating and its vectorized twin),
+/// step by step: mod = fmod(x, y); d = (x - mod) / y, minus 1 where mod != 0 and its sign
+/// differs from y's; f = floor(d), plus 1 where d - f > 0.5; copysign(0, x / y) where d == 0;
+/// x / y where y == 0.
+void div(T& t, const Node* n) {
+  const auto x = t.name_of(n->input(0));
+  const auto y = t.tensor_or_scalar(n->input(1), n->input(0));
+  std::string mode;
+  if (n->inputs().size() > 2 && !t.is_none(n->input(2))) {
+    mode = T::constant(n->input(2)).toStringRef();
+  }
+  if (mode.empty()) return (void)t.node("Div", {x, y}, {t.output()});
+  TORCH_CHECK(mode == "trunc" || mode == "floor", "rounding_mode '", mode, "'");
+  TORCH_CHECK(at::isFloatingType(T::dtype_of(n->input(0))) &&
+                  T::dtype_of(n->input(0)) == T::dtype_of(n->output()),
+              "rounding_mode '", mode, "' on ", T::dtype_of(n->input(0)),
+              " (exported for floating tensors only: ONNX's integer Div truncates, and torch "
+              "promotes integer operands of another dtype)");
+  const auto zero = t.scalar(0, n->input(0)), one = t.scalar(1, n->input(0));
+  const auto quotient = t.op("Div", {x, y});
+  if (mode == "trunc") {
+    t.node("Where",
+           {t.op("Less", {quotient, zero}), t.op("Ceil", {quotient}), t.op("Floor", {quotient})},
+           {t.output()});
+    return;
+  }
+  ::onnx::NodeProto* fmod = nullptr;
+  const auto mod = t.op("Mod", {x, y}, &fmod);
+  set_attribute(*fmod, "fmod", 1);
+  auto d = t.op("Div", {t.op("Sub", {x, mod}), y});
+  const auto signs_differ =
+      t.op("And", {t.op("Not", {t.op("Equal", {mod, zero})}),
+                   t.op("Xor", {t.op("Less", {y, zero}), t.op("Less", {mod, zero})})});
+  d = t.op("Where", {signs_differ, t.op("Sub", {d, one}), d});
+  auto floordiv = t.op("Floor", {d});
+  const auto round_up = t.op("Greater", {t.op("Sub", {d, floordiv}), t.scalar(0.5, n->input(0))});
+  floordiv = t.op("Where", {round_up, t.op("Add", {floordiv, one}), floordiv});
+  // copysign(0, x / y): x / y is finite where d == 0, so x / y * 0 is the zero of its sign.
+  floordiv = t.op("Where", {t.op("Equal", {d, zero}), t.op("Mul", {quotient, zero}), floordiv});
+  t.node("Where", {t.op("Equal", {y, zero}), quotient, floordiv}, {t.output()});
 }
 
 std::string ones_or(T& t, const Value* v, int64_t size, double fill, const Value* like) {
@@ -928,12 +1047,12 @@ std::unordered_map<std::string, Translation> make_translations() {
   add({"_convolution"}, [](T& t, const Node* n) {
     convolution(t, n, t.bool_arg(n->input(6)), t.ints_arg(n->input(7)), 8);
   });
-  add({"conv1d", "conv2d", "conv3d"}, [](T& t, const Node* n) { convolution(t, n, false, {}, 6); });
+  // _convolution_mode: a string padding ('same', 'valid') with conv2d's arguments.
+  add({"conv1d", "conv2d", "conv3d", "_convolution_mode"},
+      [](T& t, const Node* n) { convolution(t, n, false, {}, 6); });
   add({"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"}, [](T& t, const Node* n) {
     // (input, weight, bias, stride, padding, output_padding, groups, dilation)
-    TORCH_CHECK(false, "use torch::nn::ConvTranspose (traced as aten::_convolution)");
-    (void)t;
-    (void)n;
+    convolution(t, n, true, t.ints_arg(n->input(5)), 6, 7);
   });
   add({"addmm"}, addmm);
   add({"matmul", "mm", "bmm"}, [](T& t, const Node* n) {
@@ -1031,11 +1150,7 @@ std::unordered_map<std::string, Translation> make_translations() {
   add({"add"}, add_sub("Add"));
   add({"sub"}, add_sub("Sub"));
   add({"mul"}, binary("Mul"));
-  add({"div"}, [](T& t, const Node* n) {
-    if (n->inputs().size() > 2) TORCH_CHECK(t.is_none(n->input(2)), "a rounding mode");
-    t.node("Div", {t.name_of(n->input(0)), t.tensor_or_scalar(n->input(1), n->input(0))},
-           {t.output()});
-  });
+  add({"div"}, div);
   add({"pow"}, binary("Pow"));
   add({"maximum"}, binary("Max"));
   add({"minimum"}, binary("Min"));
@@ -1069,12 +1184,13 @@ std::unordered_map<std::string, Translation> make_translations() {
   add({"amin"}, [](T& t, const Node* n) { reduce(t, n, "ReduceMin", false); });
   add({"prod"}, [](T& t, const Node* n) {
     const auto rank = T::rank_of(n->input(0));
+    const auto x = cast_to_dtype_of(t, n->input(0), n->output());
     if (n->inputs().size() <= 2) {  // prod(x, dtype)
-      auto& node = t.node("ReduceProd", {t.name_of(n->input(0))}, {t.output()});
+      auto& node = t.node("ReduceProd", {x}, {t.output()});
       set_attribute(node, "keepdims", 0);
       return;
     }
-    auto& node = t.node("ReduceProd", {t.name_of(n->input(0))}, {t.output()});
+    auto& node = t.node("ReduceProd", {x}, {t.output()});
     set_ints(node, "axes", {T::normalized_dim(t.int_arg(n->input(1)), rank)});
     set_attribute(node, "keepdims", t.bool_arg(n->input(2)) ? 1 : 0);
   });

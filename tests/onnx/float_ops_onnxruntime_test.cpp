@@ -146,6 +146,17 @@ std::function<at::Tensor(int64_t)> randn(std::vector<int64_t> shape, uint64_t se
   };
 }
 
+/// Integer-valued inputs in [-4, 4] (sums of their products are exact in any order).
+std::function<at::Tensor(int64_t)> small_integers(std::vector<int64_t> shape,
+                                                  at::ScalarType dtype = at::kFloat) {
+  return [shape, dtype](int64_t batch) {
+    auto s = shape;
+    s.insert(s.begin(), batch);
+    torch::manual_seed(100 + batch);
+    return torch::randint(-4, 5, s).to(dtype);
+  };
+}
+
 /// A copy of a layer with |weights|: its forward on |x| gives the magnitudes M of the bound.
 template <typename Holder>
 std::function<at::Tensor(const at::Tensor&)> magnitudes(const Holder& layer) {
@@ -417,6 +428,104 @@ TEST(OnnxFloatOps, ElementwiseAndReductions) {
       "argmax", none,
       [](const at::Tensor& x) { return std::get<1>(x.max(2)).to(at::kFloat) + x.sum(2); }, input,
       reduction(5));
+}
+
+/// Arguments that no ONNX attribute expresses, exported by exact decompositions
+/// (docs/onnx_graph.md §3): div's rounding modes, circular padding, dtype arguments, conv padding
+/// 'same'/'valid' and the functional transposed convolution. Integer-valued data keep the
+/// convolutions' and sums' results exact in any summation order, so all but softmax (a
+/// transcendental function) are bit-exact.
+TEST(OnnxFloatOps, ArgumentsByExactDecompositions) {
+  QS_REQUIRE_ONNXRUNTIME();
+  nn::Module none;
+  // Divisors of both signs, small and large, exact, and zero; dividends random, integers, zeros
+  // of both signs, and multiples of the divisor.
+  const auto w = torch::tensor({3.0f, -3.0f, 0.5f, -0.5f, 7.0f, -7.0f, 0.1f, -0.1f, 2.0f, -2.0f,
+                                1e-3f, -1e-3f, 0.0f, -0.0f, 1.5f, -1.5f});
+  const auto dividends = [&](int64_t batch) {
+    torch::manual_seed(batch);
+    auto x = torch::randn({batch, 4, 16}) * 10;
+    x.select(1, 1).copy_(torch::randint(-8, 9, {batch, 16}).to(at::kFloat));
+    x.select(1, 2).copy_(
+        torch::where(torch::rand({batch, 16}) < 0.5, torch::zeros({1}), -torch::zeros({1})));
+    x.select(1, 3).copy_(torch::randint(-5, 6, {batch, 16}).to(at::kFloat) * w);
+    // No 0 / 0 (NaN, which bit-exact comparisons cannot compare) in the zero divisors' columns.
+    x.narrow(2, 12, 2).fill_(5);
+    return x;
+  };
+  {
+    // The data tell torch's floor division from floor(x / y) (which rounds the quotient first)
+    // and trunc from a sign-less rounding: a naive translation fails here.
+    const auto x = dividends(5);
+    EXPECT_FALSE(at::equal(x.div(w, "floor"), (x / w).floor()));
+    EXPECT_TRUE(at::equal(x.div(w, "trunc").signbit(), (x / w).signbit()));
+    EXPECT_TRUE((x.div(w, "trunc") == 0).logical_and((x / w) < 0).any().item<bool>());
+  }
+  check(
+      "div_rounding_modes", none,
+      [&](const at::Tensor& x) {
+        return torch::cat({x.div(w, "trunc"), x.div(w, "floor"), x.div(-2.5, "floor"),
+                           x.div(0.75, "trunc"), x.div(w)},
+                          1);
+      },
+      dividends, exact());
+  check(
+      "circular_pad", none,
+      [](const at::Tensor& x) {
+        const auto p2 = F::pad(x, F::PadFuncOptions({2, 1, 0, 3}).mode(torch::kCircular));
+        const auto p1 = F::pad(x.flatten(2), F::PadFuncOptions({5, 4}).mode(torch::kCircular));
+        return torch::cat({p2.flatten(1), p1.flatten(1)}, 1);
+      },
+      randn({3, 5, 6}), exact());
+  check(
+      "sum_prod_dtypes", none,
+      [](const at::Tensor& x) {  // int32 in: int64 (promoted or asked for) out
+        return x.sum({1, 2}) + x.sum(at::kLong) + x.prod(2, false, at::kLong).sum(1) +
+               x.sum({2}, false, at::kLong).prod(1);
+      },
+      small_integers({3, 4}, at::kInt), exact());
+  check(
+      "sum_mean_dtype_double", none,
+      [](const at::Tensor& x) {
+        return x.sum({1}, true, at::kDouble) + x.mean({1}, true, at::kDouble) + x.sum(at::kDouble);
+      },
+      small_integers({6, 5}), exact());
+  check(
+      "softmax_log_softmax_dtype", none,
+      [](const at::Tensor& x) {
+        return torch::softmax(x, 1, at::kDouble) + torch::log_softmax(x, 2, at::kDouble);
+      },
+      randn({4, 6}), transcendental());
+
+  torch::manual_seed(7);
+  const auto integer_valued = [](auto& layer) {
+    torch::NoGradGuard no_grad;
+    for (auto& p : layer->parameters()) p.copy_(torch::randint(-3, 4, p.sizes()));
+  };
+  // Even kernel with odd dilation: torch pads the odd remainder after the input.
+  nn::Conv2d same(nn::Conv2dOptions(3, 4, {4, 3}).padding(torch::kSame).dilation({1, 2}));
+  integer_valued(same);
+  check_module("conv2d_same", same, small_integers({3, 7, 9}), exact());
+  nn::Conv1d same1(nn::Conv1dOptions(2, 2, 5).padding(torch::kSame).groups(2));
+  integer_valued(same1);
+  check_module("conv1d_same", same1, small_integers({2, 8}), exact());
+  nn::Conv1d valid(nn::Conv1dOptions(2, 3, 4).padding(torch::kValid));
+  integer_valued(valid);
+  check_module("conv1d_valid", valid, small_integers({2, 9}), exact());
+  const auto wt = torch::randint(-3, 4, {3, 2, 3, 3}).to(at::kFloat);
+  const auto bt = torch::randint(-3, 4, {2}).to(at::kFloat);
+  check(
+      "conv_transpose2d_functional", none,
+      [&](const at::Tensor& x) {
+        return F::conv_transpose2d(x, wt,
+                                   F::ConvTranspose2dFuncOptions()
+                                       .bias(bt)
+                                       .stride(2)
+                                       .padding(1)
+                                       .output_padding(1)
+                                       .dilation(2));
+      },
+      small_integers({3, 5, 4}), exact());
 }
 
 TEST(OnnxFloatOps, UpsampleDropoutIdentity) {
