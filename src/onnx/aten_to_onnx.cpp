@@ -781,13 +781,9 @@ void adaptive_pool(T& t, const Node* n, const std::string& onnx_op) {
 /// step by step: mod = fmod(x, y); d = (x - mod) / y, minus 1 where mod != 0 and its sign
 /// differs from y's; f = floor(d), plus 1 where d - f > 0.5; copysign(0, x / y) where d == 0;
 /// x / y where y == 0.
-void div(T& t, const Node* n) {
+void divide(T& t, const Node* n, const std::string& mode) {
   const auto x = t.name_of(n->input(0));
   const auto y = t.tensor_or_scalar(n->input(1), n->input(0));
-  std::string mode;
-  if (n->inputs().size() > 2 && !t.is_none(n->input(2))) {
-    mode = T::constant(n->input(2)).toStringRef();
-  }
   if (mode.empty()) return (void)t.node("Div", {x, y}, {t.output()});
   TORCH_CHECK(mode == "trunc" || mode == "floor", "rounding_mode '", mode, "'");
   TORCH_CHECK(at::isFloatingType(T::dtype_of(n->input(0))) &&
@@ -817,6 +813,11 @@ void div(T& t, const Node* n) {
   // copysign(0, x / y): x / y is finite where d == 0, so x / y * 0 is the zero of its sign.
   floordiv = t.op("Where", {t.op("Equal", {d, zero}), t.op("Mul", {quotient, zero}), floordiv});
   t.node("Where", {t.op("Equal", {y, zero}), quotient, floordiv}, {t.output()});
+}
+
+void div(T& t, const Node* n) {
+  const bool has_mode = n->inputs().size() > 2 && !t.is_none(n->input(2));
+  divide(t, n, has_mode ? T::constant(n->input(2)).toStringRef() : std::string());
 }
 
 std::string ones_or(T& t, const Value* v, int64_t size, double fill, const Value* like) {
@@ -1150,7 +1151,9 @@ std::unordered_map<std::string, Translation> make_translations() {
   add({"add"}, add_sub("Add"));
   add({"sub"}, add_sub("Sub"));
   add({"mul"}, binary("Mul"));
-  add({"div"}, div);
+  add({"div", "true_divide"}, div);
+  // floor_divide (Python's //): torch 1.13 rounds it as div(..., rounding_mode='floor').
+  add({"floor_divide"}, [](T& t, const Node* n) { divide(t, n, "floor"); });
   add({"pow"}, binary("Pow"));
   add({"maximum"}, binary("Max"));
   add({"minimum"}, binary("Min"));

@@ -464,9 +464,10 @@ TEST(OnnxFloatOps, ArgumentsByExactDecompositions) {
   check(
       "div_rounding_modes", none,
       [&](const at::Tensor& x) {
-        return torch::cat({x.div(w, "trunc"), x.div(w, "floor"), x.div(-2.5, "floor"),
-                           x.div(0.75, "trunc"), x.div(w)},
-                          1);
+        return torch::cat(
+            {x.div(w, "trunc"), x.div(w, "floor"), x.div(-2.5, "floor"), x.div(0.75, "trunc"),
+             x.div(w), torch::floor_divide(x, w), x.true_divide(w)},
+            1);
       },
       dividends, exact());
   check(
