@@ -11,7 +11,7 @@
 #include <quantsim/onnx/encodings.h>
 #include <quantsim/onnx/export.h>
 #include <quantsim/sim/atomic_file.h>
-#include <quantsim/sim/module_facts.h>
+#include <quantsim/sim/placement.h>
 
 #include "sim/json_reading.h"
 
@@ -113,28 +113,6 @@ class DataflowRecorder : public nn::ForwardRecorder {
   std::map<std::pair<const c10::TensorImpl*, int64_t>, int64_t> tensor_ids_;
   std::vector<at::Tensor> kept_tensors_;
 };
-
-// The module classes whose output the reference folds a following batch norm into, by
-// connected-graph op type: Conv (Conv1d, Conv2d), ConvTranspose (ConvTranspose2d) and Gemm
-// (Linear); Conv3d, ConvTranspose1d/3d keep their class names there and match no pattern
-// (docs/quantization.md §11.1).
-bool folds_batch_norm(const SimModule& conv) {
-  if (conv.type == "Conv1d" || conv.type == "Conv2d" || conv.type == "Linear") return true;
-  if (conv.type != "ConvTranspose2d") return false;
-  // A grouped transposed conv is not foldable.
-  const auto* deconv =
-      dynamic_cast<const torch::nn::ConvTranspose2dImpl*>(&conv.module->as_module());
-  return deconv != nullptr && deconv->options.groups() == 1;
-}
-
-// The batch-norm classes of the connected-graph type BatchNormalization.
-bool is_foldable_batch_norm_type(const std::string& type) {
-  return type == "BatchNorm1d" || type == "BatchNorm2d";
-}
-
-bool feeds_exactly_one_module(const SimModule& entry) {
-  return entry.consumers.size() == 1 && entry.consumers[0] == 1;
-}
 
 // Restores each module's training flag (the recorded pass runs in eval mode so that batch norm
 // running statistics are not updated by it).
@@ -305,128 +283,44 @@ std::shared_ptr<QuantizerBase> QuantizationSimModel::make_quantizer(
   return std::static_pointer_cast<QuantizerBase>(quantizer.ptr());
 }
 
-std::map<size_t, size_t> QuantizationSimModel::foldable_batch_norms() const {
-  std::map<const BaseQuantizationMixin*, size_t> index_of;
-  for (size_t i = 0; i < modules_.size(); ++i) index_of[modules_[i].module] = i;
-  std::map<size_t, size_t> folds;
-  for (size_t b = 0; b < modules_.size(); ++b) {
-    const auto& bn = modules_[b];
-    if (!bn.called || !is_foldable_batch_norm_type(bn.type) || bn.producers.empty()) continue;
-    const auto& producers = bn.producers[0];
-    if (producers.size() != 1 || producers[0] == nullptr) continue;
-    const size_t c = index_of.at(producers[0]);
-    const auto& conv = modules_[c];
-    // The batch norm reads the conv's output itself (not a view of it), and nothing else does.
-    if (!folds_batch_norm(conv) || !feeds_exactly_one_module(conv) || conv.output_tensors.empty() ||
-        conv.output_tensors[0] < 0 || conv.output_tensors[0] != bn.input_tensors[0]) {
-      continue;
-    }
-    folds[b] = c;
-  }
-  return folds;
-}
-
-std::vector<std::vector<size_t>> QuantizationSimModel::supergroup_chains(
-    const std::map<size_t, size_t>& folds) const {
-  std::map<const BaseQuantizationMixin*, size_t> index_of;
-  for (size_t i = 0; i < modules_.size(); ++i) index_of[modules_[i].module] = i;
-  std::map<size_t, std::vector<size_t>> consumers_of;
+std::vector<SlotPlan> QuantizationSimModel::plan_slots() const {
+  // The recorded dataflow as the abstract op graph the placement works on (quantsim/sim/
+  // placement.h), which the Python package records from its own models.
+  std::map<const BaseQuantizationMixin*, int64_t> index_of;
   for (size_t i = 0; i < modules_.size(); ++i) {
-    for (const auto& producers : modules_[i].producers) {
+    index_of[modules_[i].module] = static_cast<int64_t>(i);
+  }
+  std::vector<PlacementOp> ops;
+  ops.reserve(modules_.size());
+  for (const auto& entry : modules_) {
+    PlacementOp op;
+    op.name = entry.name;
+    op.type = entry.type;
+    op.called = entry.called;
+    for (const auto& producers : entry.producers) {
+      auto& indices = op.producers.emplace_back();
       for (const auto* producer : producers) {
-        if (producer != nullptr) consumers_of[index_of.at(producer)].push_back(i);
+        indices.push_back(producer == nullptr ? -1 : index_of.at(producer));
       }
     }
-  }
-  // The op after `i` in a chain: its output feeds one module only (a runtime cannot fuse a
-  // tensor that is also read elsewhere). A folded batch norm is looked through, as the reference
-  // leaves it out of the op sequence its patterns are matched on.
-  const auto next = [&](size_t i) -> c10::optional<size_t> {
-    for (int skipped = 0; skipped < 2; ++skipped) {
-      if (!feeds_exactly_one_module(modules_[i])) return c10::nullopt;
-      const auto it = consumers_of.find(i);
-      if (it == consumers_of.end() || it->second.size() != 1) return c10::nullopt;
-      i = it->second[0];
-      if (folds.count(i) == 0) return i;
+    op.consumers = entry.consumers;
+    op.input_tensors = entry.input_tensors;
+    op.output_tensors = entry.output_tensors;
+    if (const auto* deconv =
+            dynamic_cast<const torch::nn::ConvTranspose2dImpl*>(&entry.module->as_module())) {
+      op.groups = deconv->options.groups();
     }
-    return c10::nullopt;
-  };
-  std::vector<std::vector<size_t>> chains;
-  for (const auto& group : options_.config().supergroups) {
-    for (size_t first = 0; first < modules_.size(); ++first) {
-      if (!modules_[first].called || folds.count(first) != 0 ||
-          !QuantsimConfig::matches(modules_[first].type, group[0])) {
-        continue;
-      }
-      std::vector<size_t> chain = {first};
-      for (size_t k = 1; k < group.size(); ++k) {
-        const auto following = next(chain.back());
-        if (!following || !QuantsimConfig::matches(modules_[*following].type, group[k])) break;
-        chain.push_back(*following);
-      }
-      if (chain.size() == group.size()) chains.push_back(std::move(chain));
-    }
+    ops.push_back(std::move(op));
   }
-  return chains;
-}
-
-std::vector<QuantizationSimModel::SlotPlan> QuantizationSimModel::plan_slots() const {
-  const auto& config = options_.config();
-  std::vector<SlotPlan> plans(modules_.size());
-  // 1. defaults and op types.
-  for (size_t i = 0; i < modules_.size(); ++i) {
-    const auto* module = modules_[i].module;
-    const OpConfig op = config.op(modules_[i].type);
-    plans[i].inputs.assign(module->input_quantizers->size(), op.is_input_quantized.value_or(false));
-    plans[i].outputs.assign(module->output_quantizers->size(),
-                            op.is_output_quantized.value_or(false));
-  }
-  // 2. supergroups: a chain's outputs but the last, and its inputs but the first, stay float.
-  const auto folds = foldable_batch_norms();
-  for (const auto& chain : supergroup_chains(folds)) {
-    for (size_t k = 0; k < chain.size(); ++k) {
-      auto& plan = plans[chain[k]];
-      if (k + 1 < chain.size()) std::fill(plan.outputs.begin(), plan.outputs.end(), false);
-      if (k > 0) std::fill(plan.inputs.begin(), plan.inputs.end(), false);
-    }
-  }
-  // 3. batch-norm folding: the batch norm's input and parameters stay float, and its output is
-  // quantized as the conv's output would have been (the conv's output no longer is).
-  for (const auto& [b, c] : folds) {
-    auto& bn = plans[b];
-    auto& conv = plans[c];
-    bn.folded_batch_norm = true;
-    std::fill(bn.inputs.begin(), bn.inputs.end(), false);
-    for (size_t j = 0; j < std::min(bn.outputs.size(), conv.outputs.size()); ++j) {
-      bn.outputs[j] = conv.outputs[j];
-      conv.outputs[j] = false;
-    }
-  }
-  // 4. model inputs (and inputs no quantized module produces), 5. model outputs.
-  for (size_t i = 0; i < modules_.size(); ++i) {
-    const auto& entry = modules_[i];
-    if (!entry.called) continue;
-    for (size_t j = 0; j < plans[i].inputs.size(); ++j) {
-      const auto& producers = entry.producers[j];
-      if (config.model_input_quantized &&
-          std::find(producers.begin(), producers.end(), nullptr) != producers.end()) {
-        plans[i].inputs[j] = true;
-      }
-    }
-    for (size_t j = 0; j < plans[i].outputs.size(); ++j) {
-      if (config.model_output_quantized && entry.consumers[j] == 0) plans[i].outputs[j] = true;
-    }
-  }
-  return plans;
+  return quantsim::plan_slots(ops, options_.config());
 }
 
 void QuantizationSimModel::configure_activations(const SimModule& entry, const SlotPlan& plan) {
   auto* module = entry.module;
-  const OpConfig op = options_.config().op(entry.type);
-  const bool symmetric = op.is_symmetric.value_or(false);
+  const ActivationPlacement placement = place_activation(options_.config(), entry.type);
   const auto quantizer = [&](bool quantized) {
-    return quantized ? make_quantizer({}, options_.default_output_bw(), symmetric,
-                                      op.encoding_constraints)
+    return quantized ? make_quantizer({}, options_.default_output_bw(), placement.symmetric,
+                                      placement.encoding_constraints)
                      : nullptr;
   };
   for (size_t i = 0; i < module->output_quantizers->size(); ++i) {
@@ -439,31 +333,18 @@ void QuantizationSimModel::configure_activations(const SimModule& entry, const S
 }
 
 void QuantizationSimModel::configure_params(const SimModule& entry, const SlotPlan& plan) {
-  const auto& config = options_.config();
   auto* module = entry.module;
-  const bool per_channel = config.op(entry.type).per_channel_quantization.value_or(false);
   const auto parameters = module->as_module().named_parameters(/*recurse=*/false);
   for (const auto& name : module->param_quantizers->keys()) {
-    const ParamConfig param = config.param(entry.type, name);
     const at::Tensor* value = parameters.find(name);
-    if (plan.folded_batch_norm || !param.is_quantized.value_or(false) || value == nullptr ||
-        !value->defined()) {
-      module->param_quantizers->set(name, nullptr);
-      continue;
-    }
-    std::vector<int64_t> shape;
-    if (per_channel && value->dim() >= 2) {
-      // One encoding per output channel: along axis 0, or 1 for a transposed conv's
-      // (in, out / groups, k...) weight (docs/simulation.md §3).
-      const int64_t axis = weight_channel_axis(entry.type);
-      shape.assign(static_cast<size_t>(value->dim()), 1);
-      shape[static_cast<size_t>(axis)] = value->size(axis);
-    }
-    // Unless the configuration says otherwise, parameters are quantized asymmetrically, as the
-    // reference's configurator starts every quantizer asymmetric (docs/quantization.md §11.3).
+    const auto placement = value == nullptr || !value->defined()
+                               ? c10::nullopt
+                               : place_param(options_.config(), entry.type, name,
+                                             value->sizes().vec(), plan.folded_batch_norm);
     module->param_quantizers->set(
-        name, make_quantizer(shape, options_.default_param_bw(), param.is_symmetric.value_or(false),
-                             param.encoding_constraints));
+        name, placement ? make_quantizer(placement->shape, options_.default_param_bw(),
+                                         placement->symmetric, placement->encoding_constraints)
+                        : nullptr);
   }
 }
 

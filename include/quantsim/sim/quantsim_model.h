@@ -5,6 +5,7 @@
 
 #include <quantsim/sim/config.h>
 #include <quantsim/sim/encodings_io.h>
+#include <quantsim/sim/placement.h>
 
 #include <ATen/core/Tensor.h>
 #include <c10/util/intrusive_ptr.h>
@@ -173,22 +174,8 @@ class QuantizationSimModel {
   void record(const std::function<void()>& sample_forward);
   /// Fills every slot of every module from the configuration and the recorded dataflow.
   void configure();
-  /// Which input and output slots of each module are quantized (indexed like modules_).
-  struct SlotPlan {
-    std::vector<bool> inputs;
-    std::vector<bool> outputs;
-    /// The module is a batch norm folded into the conv or linear before it: no input or
-    /// parameter quantizers.
-    bool folded_batch_norm = false;
-  };
-  /// For each batch norm the reference folds, the index of the conv or linear it folds into
-  /// (docs/quantization.md §11.1), keyed by the batch norm's index in modules_.
-  std::map<size_t, size_t> foldable_batch_norms() const;
-  /// The op chains matched by the configuration's supergroups, folded batch norms skipped
-  /// (docs/quantization.md §11.2), as module indices.
-  std::vector<std::vector<size_t>> supergroup_chains(const std::map<size_t, size_t>& folds) const;
-  /// The slots of every module the configuration quantizes, in the reference's order: op
-  /// settings, supergroups, batch-norm folding, model inputs, model outputs.
+  /// The slots of every module the configuration quantizes (quantsim/sim/placement.h, on the
+  /// recorded dataflow), indexed like modules_.
   std::vector<SlotPlan> plan_slots() const;
   /// The input and output quantizers of `entry` as `plan` says.
   void configure_activations(const SimModule& entry, const SlotPlan& plan);
