@@ -13,5 +13,7 @@ PYBIND11_MODULE(_C, m) {
   qp::bind_analyzers(m);
   qp::bind_functional(m);
   qp::bind_quantizers(m);
+  qp::bind_sim(m);
+  qp::bind_distributed(m);
   m.attr("__version__") = quantsim::kVersion;
 }
