@@ -12,3 +12,4 @@ from . import _C  # noqa: E402  (registers the `quantsim` operator library: torc
 __version__ = _C.__version__
 
 from . import quantization  # noqa: E402,F401
+from . import nn  # noqa: E402,F401

@@ -15,7 +15,10 @@
 //     }
 //     INSTANTIATE_TEST_SUITE_P(Shape, ModuleTable, ::testing::ValuesIn(rows()), RowName());
 //
-// This header defines the TEST_Ps, so one test file of a binary includes it.
+// This header defines the TEST_Ps, so one test file of a binary includes it. With
+// QUANTSIM_MODULE_TABLE_ROWS_ONLY defined it defines only the rows and their helpers, without
+// gtest: python/src/testing/ includes the test files that way to compare the Python modules with
+// the C++ ones row by row (python/tests/test_nn_table.py).
 //
 // Adding a row: one `row(...)` entry with the table's name and counts, a factory of the float
 // module and its inputs; flags: `.random()` (re-seeded before each call), `.not_differentiable()`,
@@ -51,14 +54,19 @@
 #include <quantsim/nn/registry.h>
 #include <quantsim/nn/tensor_leaves.h>
 
+#include <c10/util/Exception.h>
 #include <c10/util/Type.h>
+#ifndef QUANTSIM_MODULE_TABLE_ROWS_ONLY
 #include <gtest/gtest.h>
+#endif
 #include <torch/nn/modules/container/any.h>
 #include <torch/serialize.h>
 #include <torch/utils.h>
 
 #include "testing/printing.h"
+#ifndef QUANTSIM_MODULE_TABLE_ROWS_ONLY
 #include "testing/tolerance.h"
+#endif
 
 #include <algorithm>
 #include <cctype>
@@ -204,6 +212,7 @@ inline void PrintTo(const Row& row, std::ostream* os) {
   *os << row.name << (row.variant.empty() ? "" : "/" + row.variant);
 }
 
+#ifndef QUANTSIM_MODULE_TABLE_ROWS_ONLY
 /// gtest parameter names: the row's name and variant, alphanumeric.
 struct RowName {
   std::string operator()(const ::testing::TestParamInfo<Row>& info) const {
@@ -214,6 +223,11 @@ struct RowName {
     return name;
   }
 };
+#else
+// Declared only, so that the test files' using-declarations compile without gtest.
+struct RowName;
+class ModuleTable;
+#endif  // QUANTSIM_MODULE_TABLE_ROWS_ONLY
 
 namespace detail {
 
@@ -342,11 +356,12 @@ inline std::vector<at::Tensor> call(const Row& row, torch::nn::AnyModule& module
           module.any_forward(std::move(a[0]), std::move(a[1]), std::move(a[2]), std::move(a[3]),
                              std::move(a[4]), std::move(a[5]), std::move(a[6]), std::move(a[7])));
     default:
-      ADD_FAILURE() << "rows with " << a.size() << " arguments are not supported";
+      TORCH_CHECK(false, "rows with ", a.size(), " arguments are not supported");
       return {};
   }
 }
 
+#ifndef QUANTSIM_MODULE_TABLE_ROWS_ONLY
 /// Bit-exact equality of two results, leaf by leaf.
 inline ::testing::AssertionResult leaves_equal(const std::vector<at::Tensor>& actual,
                                                const std::vector<at::Tensor>& expected) {
@@ -366,6 +381,7 @@ inline ::testing::AssertionResult leaves_equal(const std::vector<at::Tensor>& ac
   }
   return ::testing::AssertionSuccess();
 }
+#endif  // QUANTSIM_MODULE_TABLE_ROWS_ONLY
 
 /// x quantize-dequantized by the quantizer's own forward.
 inline at::Tensor qdq(const std::shared_ptr<QuantizerBase>& quantizer, const at::Tensor& x) {
@@ -403,6 +419,7 @@ inline void fill_slots(nn::BaseQuantizationMixin& module) {
   }
 }
 
+#ifndef QUANTSIM_MODULE_TABLE_ROWS_ONLY
 class ModuleTable : public ::testing::TestWithParam<Row> {
  protected:
   void SetUp() override { torch::manual_seed(0); }
@@ -603,5 +620,7 @@ TEST_P(ModuleTable, BackwardReachesInputsAndQuantizerRanges) {
     expect_range_grads(module.output_quantizers->at(j), "output quantizer " + std::to_string(j));
   }
 }
+
+#endif  // QUANTSIM_MODULE_TABLE_ROWS_ONLY
 
 }  // namespace quantsim::testing::module_table

@@ -159,6 +159,8 @@ std::vector<Row> pooling_rows() {
 
 }  // namespace
 
+#ifndef QUANTSIM_MODULE_TABLE_ROWS_ONLY
 INSTANTIATE_TEST_SUITE_P(Activation, ModuleTable, ::testing::ValuesIn(activation_rows()),
                          RowName());
 INSTANTIATE_TEST_SUITE_P(Pooling, ModuleTable, ::testing::ValuesIn(pooling_rows()), RowName());
+#endif

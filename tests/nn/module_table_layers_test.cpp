@@ -184,7 +184,9 @@ std::vector<Row> linear_rows() {
 
 }  // namespace
 
+#ifndef QUANTSIM_MODULE_TABLE_ROWS_ONLY
 INSTANTIATE_TEST_SUITE_P(Normalization, ModuleTable, ::testing::ValuesIn(normalization_rows()),
                          RowName());
 INSTANTIATE_TEST_SUITE_P(Conv, ModuleTable, ::testing::ValuesIn(conv_rows()), RowName());
 INSTANTIATE_TEST_SUITE_P(Linear, ModuleTable, ::testing::ValuesIn(linear_rows()), RowName());
+#endif

@@ -149,4 +149,6 @@ std::vector<Row> recurrent_rows() {
 
 }  // namespace
 
+#ifndef QUANTSIM_MODULE_TABLE_ROWS_ONLY
 INSTANTIATE_TEST_SUITE_P(Recurrent, ModuleTable, ::testing::ValuesIn(recurrent_rows()), RowName());
+#endif

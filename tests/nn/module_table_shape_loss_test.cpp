@@ -250,5 +250,7 @@ std::vector<Row> loss_rows() {
 
 }  // namespace
 
+#ifndef QUANTSIM_MODULE_TABLE_ROWS_ONLY
 INSTANTIATE_TEST_SUITE_P(Shape, ModuleTable, ::testing::ValuesIn(shape_rows()), RowName());
 INSTANTIATE_TEST_SUITE_P(Loss, ModuleTable, ::testing::ValuesIn(loss_rows()), RowName());
+#endif
