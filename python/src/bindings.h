@@ -19,6 +19,8 @@ void bind_encodings(py::module_& m);
 void bind_analyzers(py::module_& m);
 void bind_functional(py::module_& m);
 void bind_quantizers(py::module_& m);
+void bind_sim(py::module_& m);
+void bind_distributed(py::module_& m);
 void bind_custom_ops(py::module_& m);
 
 /// A shape as the reference takes it: an int `n` is `(n,)`, any sequence of ints (tuple, list,

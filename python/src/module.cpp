@@ -13,6 +13,8 @@ PYBIND11_MODULE(_C, m) {
   qp::bind_analyzers(m);
   qp::bind_functional(m);
   qp::bind_quantizers(m);
+  qp::bind_sim(m);
+  qp::bind_distributed(m);
   qp::bind_custom_ops(m);
   m.attr("__version__") = quantsim::kVersion;
 }
