@@ -99,6 +99,37 @@ def test_registry():
         QuantizationMixin.from_module(quantized)
 
 
+def test_a_forward_of_your_own_calls_the_quantizers():
+    class Scale(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.tensor([0.3, -0.7]))
+
+        def forward(self, x):
+            return x * self.weight
+
+    @FakeQuantizationMixin.implements(Scale)
+    class FakeQuantizedScale(FakeQuantizationMixin, Scale):
+        def forward(self, x):  # the reference's style: quantizers called explicitly
+            x = self.input_quantizers[0](x)
+            weight = self.param_quantizers["weight"](self.weight)
+            return self.output_quantizers[0](x * weight)
+
+    module = FakeQuantizationMixin.from_module(Scale())
+    assert type(module) is FakeQuantizedScale
+    module.input_quantizers[0] = act()
+    module.output_quantizers[0] = act()
+    module.param_quantizers["weight"] = QuantizeDequantize((), 8, True)
+    x = torch.tensor([-2.0, 1.5])
+    with module.compute_encodings():
+        y = module(x)
+    # Inside the scope the activation quantizers passed their inputs through.
+    assert torch.equal(y, x * module.param_quantizers["weight"](module.weight))
+    assert module.input_quantizers[0].is_initialized()
+    assert torch.equal(module.input_quantizers[0].min.detach(), torch.tensor(-2.0))
+    assert "forward" not in vars(module.input_quantizers[0])  # restored
+
+
 def test_wrap_makes_a_class_with_one_input_and_one_output():
     class Double(torch.nn.Module):
         def forward(self, x):  # pylint: disable=no-self-use

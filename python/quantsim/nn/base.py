@@ -181,6 +181,7 @@ class BaseQuantizationMixin(torch.nn.Module):
 
     # ---- the quantized forward ----------------------------------------------------------------
     @classmethod
+    @functools.lru_cache(maxsize=None)
     def _float_class(cls):
         return next(c for c in cls.__mro__ if not issubclass(c, BaseQuantizationMixin))
 
@@ -192,9 +193,7 @@ class BaseQuantizationMixin(torch.nn.Module):
     def _leaf_bindings(self):
         """{argument leaf: input quantizer index} of this class."""
         leaves = self._input_leaves
-        if leaves is None:
-            leaves = range(len(self.input_quantizers))
-        return {leaf: i for i, leaf in enumerate(leaves) if leaf >= 0}
+        return _bindings(None if leaves is None else tuple(leaves), len(self.input_quantizers))
 
     @classmethod
     @functools.lru_cache(maxsize=None)
@@ -310,13 +309,30 @@ class BaseQuantizationMixin(torch.nn.Module):
         names, values = self._bind_arguments(args, kwargs)
         names, values = self._complete_arguments(names, values)
         values = self._quantize_inputs(values)
-        with self._patch_quantized_parameters():
+        if any(q is not None for q in self.param_quantizers.values()):
+            with self._patch_quantized_parameters():
+                result = self._call_float(names, values)
+        else:
             result = self._call_float(names, values)
         return self._quantize_outputs(result)
 
+    def __call__(self, *args, **kwargs):
+        # Lazy initialization (docs/modules.md §2; the reference's __call__): uninitialized
+        # parameter quantizers are calibrated on their parameters before any forward, a
+        # user-defined one included.
+        if self._has_uninitialized_parameter_quantizer():
+            self._compute_param_encodings(overwrite=False)
+        return super().__call__(*args, **kwargs)
+
+    def _has_uninitialized_parameter_quantizer(self):
+        for quantizer in self.param_quantizers.values():
+            if (quantizer is not None and quantizer._allow_overwrite  # pylint: disable=protected-access
+                    and not quantizer.is_initialized()):
+                return True
+        return False
+
     def forward(self, *args, **kwargs):  # pylint: disable=arguments-differ
         """The float forward's signature and result, with the tensors quantized (eq. (M1))."""
-        self._compute_param_encodings(overwrite=False)  # lazy initialization (§2)
         return self._dispatch(*args, **kwargs)
 
     def _dispatch(self, *args, **kwargs):
@@ -373,6 +389,10 @@ class BaseQuantizationMixin(torch.nn.Module):
         with contextlib.ExitStack() as scopes:
             for quantizer in observed:
                 scopes.enter_context(quantizer.compute_encodings())
+                # A forward of the user's own that calls the quantizer (`self.input_quantizers[0]
+                # (x)`) gets the same pass-through: the reference makes the quantizer's forward
+                # the identity while it observes.
+                scopes.enter_context(_observing_forward(quantizer))
             self._observing = frozenset(id(q) for q in observed)
             self._calibration_depth = 1
             try:
@@ -459,6 +479,28 @@ class BaseQuantizationMixin(torch.nn.Module):
         """Sets the parameter quantizers from ``{name: [dict, ...]}``."""
         _import_encodings(self.param_quantizers, encodings, strict, partial, requires_grad,
                           allow_overwrite)
+
+
+@functools.lru_cache(maxsize=None)
+def _bindings(input_leaves, num_inputs):
+    if input_leaves is None:
+        input_leaves = range(num_inputs)
+    return {leaf: i for i, leaf in enumerate(input_leaves) if leaf >= 0}
+
+
+@contextlib.contextmanager
+def _observing_forward(quantizer):
+    """The quantizer's forward made `x -> x` after adding x to its statistics."""
+
+    def observe(input, *args, **kwargs):  # pylint: disable=redefined-builtin,unused-argument
+        quantizer._observe_only(input.detach())  # pylint: disable=protected-access
+        return input
+
+    quantizer.forward = observe
+    try:
+        yield
+    finally:
+        del quantizer.forward
 
 
 def _indices(indices, size):
