@@ -359,10 +359,10 @@ def test_row_matches_cpp(index):
             own[name].copy_(value)
     args = make_args([t.clone() if t is not None else None for t in cpp["inputs"]])
 
-    def call(m):
+    def call(m, call_args=args):
         if row["random"]:
             torch.manual_seed(1234)
-        return _flatten(m(*args))
+        return _flatten(m(*call_args))
 
     # A Python loss of AdaptiveLogSoftmaxWithLoss is a tensor (a second output leaf); libtorch's
     # is a double, without a leaf: compare the leaves C++ has.
@@ -388,3 +388,48 @@ def test_row_matches_cpp(index):
         _assert_ranges_equal(quantized.output_quantizers[i], expected, f"output quantizer {i}")
     for name, expected in cpp["param_ranges"].items():
         _assert_ranges_equal(quantized.param_quantizers[name], expected, f"param quantizer {name}")
+
+    if row["has_backward"]:
+        _check_backward(row, cpp, quantized, module, make_args, call, limit)
+
+
+def _check_backward(row, cpp, quantized, module, make_args, call, limit):
+    """The C++ row's backward replayed: gradients on the inputs bound to input quantizers, the
+    quantizers' ranges and the parameters, bit-identical."""
+    leaves = [t.clone() if t is not None else None for t in cpp["inputs"]]
+    if row["differentiable"]:
+        bound = set(row["input_leaves"])
+        leaves = [x.detach().requires_grad_(True)
+                  if leaf in bound and x is not None and x.is_floating_point() else x
+                  for leaf, x in zip(cpp["input_leaf_ids"], leaves)]
+    grad_args = make_args(leaves)
+    outputs = call(quantized, grad_args)[:limit]
+    total = None
+    for y in outputs:
+        if y is None or not y.is_floating_point() or not y.requires_grad:
+            continue
+        total = y.sum() if total is None else total + y.sum()
+    if total is None:
+        assert "input_grads" not in cpp, "C++ has a backward, Python no output requiring grad"
+        return
+    assert "input_grads" in cpp, "Python has a backward, C++ no output requiring grad"
+    total.backward()
+    _assert_leaves_equal([x.grad if x is not None else None for x in leaves], cpp["input_grads"],
+                         "input gradients")
+
+    def compare_ranges(container, expected, what):
+        for i, grads in enumerate(expected):
+            quantizer = list(container.values())[i] if isinstance(container, dict) else container[i]
+            if grads is None:
+                continue
+            for tensor, grad, name in ((quantizer.min, grads[0], "min"),
+                                       (quantizer.max, grads[1], "max")):
+                assert _bitwise_equal(tensor.grad, grad), f"{what} {i}: {name}.grad"
+
+    compare_ranges(quantized.input_quantizers, cpp["input_range_grads"], "input quantizer")
+    compare_ranges(quantized.output_quantizers, cpp["output_range_grads"], "output quantizer")
+    compare_ranges(dict(quantized.param_quantizers.items()), cpp["param_range_grads"],
+                   "param quantizer")
+    own = dict(module.named_parameters())
+    for name, grad in cpp["param_grads"].items():
+        assert _bitwise_equal(own[name].grad, grad), f"parameter {name}: grad"

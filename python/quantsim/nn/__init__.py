@@ -17,12 +17,14 @@ from .base import BaseQuantizationMixin
 from .fake_quant import FakeQuantizationMixin
 from .true_quant import KernelArgs, QuantizationMixin
 from ._recurrent import CellHooks, RecurrentHooks
+from ._shuffle import ChannelShuffleHooks
 
 __all__ = ["BaseQuantizationMixin", "FakeQuantizationMixin", "QuantizationMixin", "KernelArgs",
            "custom", "compute_encodings", "compute_param_encodings"]
 
 _HOOKS = {"RNN": RecurrentHooks, "LSTM": RecurrentHooks, "GRU": RecurrentHooks,
-          "RNNCell": CellHooks, "LSTMCell": CellHooks, "GRUCell": CellHooks}
+          "RNNCell": CellHooks, "LSTMCell": CellHooks, "GRUCell": CellHooks,
+          "ChannelShuffle": ChannelShuffleHooks}
 
 
 def _float_class(path):

@@ -7,7 +7,8 @@
 //      their inputs or buffers);
 //   2. the float module's output; the quantized module's output with empty slots;
 //   3. every slot filled (activations 8-bit asymmetric, parameters 8-bit symmetric, per tensor),
-//      one calibration call inside compute_encodings(), then the calibrated output.
+//      one calibration call inside compute_encodings(), then the calibrated output;
+//   4. one more call whose outputs go backward (see backward()).
 // Random rows re-seed the generator (1234) before each call, as the C++ table test does.
 //
 // It links its own copy of libquantsim (static), whose operator library must not be registered
@@ -67,8 +68,9 @@ py::list ranges(const quantsim::nn::QuantizerSlotsImpl& slots) {
 }
 
 /// The arguments' leaves in leaf order (mt::leaves_of lists a tuple's elements in the order GCC
-/// evaluates them, last first: an LSTM's (h0, c0) as c0, h0).
-std::vector<at::Tensor> input_leaves(const mt::Args& args) {
+/// evaluates them, last first: an LSTM's (h0, c0) as c0, h0), a vector's elements in turn, each
+/// with its leaf index (a vector's elements share one).
+std::vector<std::pair<size_t, at::Tensor>> indexed_input_leaves(const mt::Args& args) {
   std::vector<std::pair<size_t, at::Tensor>> indexed;
   mt::map_leaves(args, [&](size_t leaf, const at::Tensor& x) {
     indexed.emplace_back(leaf, x);
@@ -76,8 +78,12 @@ std::vector<at::Tensor> input_leaves(const mt::Args& args) {
   });
   std::stable_sort(indexed.begin(), indexed.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
+  return indexed;
+}
+
+std::vector<at::Tensor> input_leaves(const mt::Args& args) {
   std::vector<at::Tensor> leaves;
-  for (auto& [leaf, x] : indexed) leaves.push_back(std::move(x));
+  for (auto& [leaf, x] : indexed_input_leaves(args)) leaves.push_back(std::move(x));
   return leaves;
 }
 
@@ -91,7 +97,65 @@ py::dict describe(const Row& row) {
   d["input_leaves"] = row.input_leaf;
   d["random"] = row.is_random;
   d["custom"] = row.qualifier == "quantsim::nn::custom::";
+  d["differentiable"] = row.is_differentiable;
+  d["has_backward"] = row.has_backward;
   return d;
+}
+
+/// Per slot: None, or (min.grad, max.grad) of its QuantizeDequantize quantizer.
+py::list range_grads(const quantsim::nn::QuantizerSlotsImpl& slots) {
+  py::list out;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    auto q = std::dynamic_pointer_cast<quantsim::affine::QuantizeDequantizeImpl>(slots.at(i));
+    if (!q) {
+      out.append(py::none());
+    } else {
+      out.append(py::make_tuple(tensor_or_none(q->min.grad()), tensor_or_none(q->max.grad())));
+    }
+  }
+  return out;
+}
+
+/// The C++ table test's backward (BackwardReachesInputsAndQuantizerRanges): the floating inputs
+/// bound to input quantizers require grad (differentiable rows), the sum of the floating outputs
+/// that require grad goes backward; its gradients on the inputs, ranges and parameters.
+void backward(const Row& row, mt::Instance& instance, const mt::Args& args, py::dict& result) {
+  mt::Args grad_args = args;
+  if (row.is_differentiable) {
+    grad_args = mt::map_leaves(args, [&](size_t leaf, const at::Tensor& x) {
+      for (int bound : row.input_leaf) {
+        if (bound == static_cast<int>(leaf) && mt::is_floating(x)) {
+          return x.detach().requires_grad_(true);
+        }
+      }
+      return x;
+    });
+  }
+  const auto outputs = mt::call(row, instance.quantized_any, grad_args);
+  at::Tensor total;
+  for (const auto& y : outputs) {
+    if (!mt::is_floating(y) || !y.requires_grad()) continue;
+    total = total.defined() ? total + y.sum() : y.sum();
+  }
+  if (!total.defined()) return;
+  {
+    py::gil_scoped_release no_gil;  // the autograd engine refuses to run holding it
+    total.backward();
+  }
+  py::list input_grads;
+  for (const auto& x : input_leaves(grad_args)) {
+    input_grads.append(x.defined() ? tensor_or_none(x.grad()) : py::none());
+  }
+  result["input_grads"] = input_grads;
+  auto& module = *instance.quantized;
+  result["input_range_grads"] = range_grads(*module.input_quantizers);
+  result["output_range_grads"] = range_grads(*module.output_quantizers);
+  result["param_range_grads"] = range_grads(*module.param_quantizers);
+  py::dict param_grads;
+  for (const auto& p : instance.float_module->named_parameters()) {
+    param_grads[py::str(p.key())] = tensor_or_none(p.value().grad());
+  }
+  result["param_grads"] = param_grads;
 }
 
 py::dict run(size_t index) {
@@ -112,6 +176,9 @@ py::dict run(size_t index) {
   }
   result["state"] = state;
   result["inputs"] = leaves_list(input_leaves(args));
+  py::list leaf_ids;
+  for (const auto& entry : indexed_input_leaves(args)) leaf_ids.append(entry.first);
+  result["input_leaf_ids"] = leaf_ids;
   result["float_output"] = leaves_list(mt::call(row, instance.float_any, args));
   result["empty_output"] = leaves_list(mt::call(row, instance.quantized_any, args));
   auto& module = *instance.quantized;
@@ -125,6 +192,7 @@ py::dict run(size_t index) {
   py::list param_ranges = ranges(*module.param_quantizers);
   for (size_t i = 0; i < keys.size(); ++i) params[py::str(keys[i])] = param_ranges[i];
   result["param_ranges"] = params;
+  if (row.has_backward) backward(row, instance, args, result);
   return result;
 }
 
