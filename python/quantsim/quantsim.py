@@ -49,6 +49,7 @@ class QuantizationDataType(enum.Enum):
     float = 2
 
 
+_NOT_SPECIFIED = object()
 _POST_TRAINING = {"post_training_tf", "post_training_tf_enhanced", "post_training_percentile"}
 _ENHANCED = {"post_training_tf_enhanced", "training_range_learning_with_tf_enhanced_init"}
 
@@ -329,11 +330,12 @@ class QuantizationSimModel:
                                          placement[2])
 
     # ---- calibration -----------------------------------------------------------------------------
-    def compute_encodings(self, forward_pass_callback, forward_pass_callback_args=None, *,
-                          process_group=None):
+    def compute_encodings(self, forward_pass_callback, forward_pass_callback_args=_NOT_SPECIFIED,
+                          *, process_group=None):
         """Calibrates every quantizer on what ``forward_pass_callback(model,
-        forward_pass_callback_args)`` feeds the model (in eval mode, without gradients):
-        parameters at entry, activations from every batch.
+        forward_pass_callback_args)`` (``forward_pass_callback(model)`` when no arguments are
+        given, as the reference) feeds the model, in eval mode and without gradients: parameters
+        at entry, activations from every batch.
 
         ``process_group`` (a torch.distributed ProcessGroup; data-parallel calibration,
         docs/distributed.md): every rank runs its own batches and the statistics are merged
@@ -345,7 +347,10 @@ class QuantizationSimModel:
         with _eval_mode(self.model), torch.no_grad(), contextlib.ExitStack() as scopes:
             for _, module in self._modules:
                 scopes.enter_context(module.compute_encodings())
-            forward_pass_callback(self.model, forward_pass_callback_args)
+            if forward_pass_callback_args is _NOT_SPECIFIED:
+                forward_pass_callback(self.model)
+            else:
+                forward_pass_callback(self.model, forward_pass_callback_args)
             if process_group is not None:
                 from .distributed import synchronize_statistics  # pylint: disable=import-outside-toplevel
                 synchronize_statistics(self.model, process_group)
@@ -378,34 +383,25 @@ class QuantizationSimModel:
                 if q is not None:
                     yield name, f"{prefix}param_quantizers.{key}", "param", key, q
 
-    def _torch_encodings(self):
-        activations, params = {}, {}
+    def _slot_records(self):
+        """The filled slots as quantsim._C.encodings takes them."""
+        records = []
         for name, _, kind, key, quantizer in self._slots():
-            legacy = quantizer.get_legacy_encodings()
-            if legacy is None:
-                continue
-            if kind == "param":
-                params[f"{name}.{key}" if name else key] = legacy
-            else:
-                activations.setdefault(name, {}).setdefault(kind, {})[key] = \
-                    legacy[0] if len(legacy) == 1 else legacy
-        return {"version": "0.6.1", "activation_encodings": activations,
-                "param_encodings": params, "excluded_layers": [],
-                "quantizer_args": self._quantizer_args()}
+            module = self.model.get_submodule(name) if name else self.model
+            parameter = module._parameters.get(key) if kind == "param" else None  # pylint: disable=protected-access
+            records.append((name, kind, key, quantizer._impl,  # pylint: disable=protected-access
+                            None if parameter is None else parameter.detach()))
+        return records
 
-    def _graph_encodings(self, tensor_names):
-        """``<prefix>.encodings`` 0.6.1, keyed by the exported graph's tensor names: one entry
-        per tensor, of its quantizers the last in the reference's order."""
-        activations, params = {}, {}
-        for _, path, kind, _, quantizer in self._slots():
-            tensor = tensor_names.get(path)
-            legacy = quantizer.get_legacy_encodings()
-            if tensor is None or legacy is None:
-                continue
-            (params if kind == "param" else activations)[tensor] = legacy
-        return {"version": "0.6.1", "activation_encodings": activations,
-                "param_encodings": params, "excluded_layers": [],
-                "quantizer_args": self._quantizer_args()}
+    def _torch_encodings(self):
+        """The ``<prefix>_torch.encodings`` content (the C++ core's layout)."""
+        return _C.torch_encodings(self._slot_records(), self._quantizer_args())
+
+    def _graph_encodings(self, tensor_names, version="0.6.1"):
+        """The ``<prefix>.encodings`` content in ``version`` (0.6.1 or 1.0.0), keyed by the
+        exported graph's tensor names: one entry per tensor, of its quantizers the last in the
+        reference's order (the C++ core's layout)."""
+        return _C.encodings(self._slot_records(), version, self._quantizer_args(), tensor_names)
 
     def load_encodings(self, encodings, strict=True, partial=True, requires_grad=None,
                        allow_overwrite=True):
@@ -441,7 +437,7 @@ class QuantizationSimModel:
 
     # ---- export ----------------------------------------------------------------------------------
     def export(self, path, filename_prefix, dummy_input, *, encoding_version="0.6.1",
-               onnx_export_args=None):
+               onnx_export_args=None):  # pylint: disable=too-many-arguments
         """The reference's export: in ``path`` (created when missing)
         ``<prefix>.onnx`` (the float graph, through torch.onnx.export), ``<prefix>.encodings``
         keyed by its tensor and initializer names, ``<prefix>_qdq.onnx`` (each quantizer as
@@ -453,10 +449,9 @@ class QuantizationSimModel:
         if not isinstance(filename_prefix, str) or not filename_prefix or "/" in filename_prefix:
             raise ValueError(f"export: `filename_prefix` must be a non-empty file name prefix, "
                              f"got {filename_prefix!r}")
-        if encoding_version != "0.6.1":
-            raise NotImplementedError(
-                f"export: encoding_version {encoding_version!r} (the Python export writes "
-                "0.6.1; the C++ QuantizationSimModel::export_onnx writes 1.0.0 too)")
+        if encoding_version not in ("0.6.1", "1.0.0"):
+            raise NotImplementedError(f"export: encoding_version {encoding_version!r} is not "
+                                      "supported (0.6.1 or 1.0.0)")
         quantizers = {p: q for _, p, _, _, q in self._slots()}
         for quantizer_path, quantizer in quantizers.items():
             if not quantizer.is_initialized():
@@ -467,7 +462,7 @@ class QuantizationSimModel:
         dumps = lambda obj: json.dumps(obj, sort_keys=True, indent=4)  # noqa: E731
         contents = {f"{filename_prefix}.onnx": float_model,
                     f"{filename_prefix}.encodings":
-                        dumps(self._graph_encodings(tensor_names)).encode(),
+                        dumps(self._graph_encodings(tensor_names, encoding_version)).encode(),
                     f"{filename_prefix}_qdq.onnx": qdq_model,
                     f"{filename_prefix}_torch.encodings": dumps(self._torch_encodings()).encode()}
         _write_files_atomically(os.fspath(path), contents)

@@ -8,6 +8,7 @@
 
 #include <quantsim/onnx/marked_export.h>
 #include <quantsim/sim/config.h>
+#include <quantsim/sim/encodings_io.h>
 #include <quantsim/sim/module_facts.h>
 #include <quantsim/sim/placement.h>
 #include <quantsim/sim/quantsim_model.h>
@@ -138,6 +139,49 @@ void bind_sim(py::module_& m) {
       [](const std::string& name) { return to_string(quant_scheme_from_string(name)); },
       py::arg("name"));
   m.def("onnx_op_type", &onnx_op_type, py::arg("module_class"));
+
+  // The encodings files of a Python model (quantsim/sim/encodings_io.h), from its slots given
+  // as (module, kind, key, engine, parameter or None) tuples in the reference's order.
+  const auto slots_from = [](const py::list& items) {
+    std::vector<QuantizedSlot> slots;
+    for (const auto& item : items) {
+      const auto t = item.cast<py::tuple>();
+      QuantizedSlot slot;
+      slot.module = t[0].cast<std::string>();
+      slot.kind = t[1].cast<std::string>();
+      slot.key = t[2].cast<std::string>();
+      slot.quantizer = t[3].cast<std::shared_ptr<QuantizerBase>>();
+      if (!t[4].is_none()) slot.parameter = t[4].cast<at::Tensor>();
+      slots.push_back(std::move(slot));
+    }
+    return slots;
+  };
+  const auto options_from = [](const std::string& version, const py::object& quantizer_args,
+                               const std::map<std::string, std::string>& tensor_names) {
+    auto options =
+        ExportOptions().version(encoding_version_from_string(version)).tensor_names(tensor_names);
+    if (!quantizer_args.is_none()) options.quantizer_args(from_python(quantizer_args));
+    return options;
+  };
+  m.def(
+      "torch_encodings",
+      [=](const py::list& slots, const py::object& quantizer_args) {
+        return to_python(
+            torch_encodings(slots_from(slots), options_from("0.6.1", quantizer_args, {})));
+      },
+      py::arg("slots"), py::arg("quantizer_args") = py::none(),
+      "The `<prefix>_torch.encodings` content of the slots");
+  m.def(
+      "encodings",
+      [=](const py::list& slots, const std::string& version, const py::object& quantizer_args,
+          const std::map<std::string, std::string>& tensor_names) {
+        return to_python(
+            encodings(slots_from(slots), options_from(version, quantizer_args, tensor_names)));
+      },
+      py::arg("slots"), py::arg("version") = "0.6.1", py::arg("quantizer_args") = py::none(),
+      py::arg("tensor_names") = std::map<std::string, std::string>{},
+      "The `<prefix>.encodings` content of the slots, keyed by `tensor_names` (quantizer path -> "
+      "graph tensor) when given");
 
   m.attr("QUANTIZER_MARKER_DOMAIN") = kQuantizerMarkerDomain;
   m.def(

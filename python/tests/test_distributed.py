@@ -66,13 +66,13 @@ def test_minmax_calibration_is_identical_on_every_rank_and_equal_to_single_proce
     assert ranks[0] == ranks[1]
     data = batches(4)
     single = QuantizationSimModel(make_net(), data[0], quant_scheme="post_training_tf")
-    single.compute_encodings(lambda model, _: calibrate(model, data))
+    single.compute_encodings(lambda model: calibrate(model, data))
     expected = {k: v.tolist() for k, v in single.model.state_dict().items()
                 if k.endswith((".min", ".max"))}
     assert ranks[0] == expected
     # Each rank's own batches alone give other ranges: the merge did something.
     alone = QuantizationSimModel(make_net(), data[0], quant_scheme="post_training_tf")
-    alone.compute_encodings(lambda model, _: calibrate(model, data[0::2]))
+    alone.compute_encodings(lambda model: calibrate(model, data[0::2]))
     assert alone.model.stem.input_quantizers[0].min.tolist() != \
         ranks[0]["stem.input_quantizers.0.min"]
 

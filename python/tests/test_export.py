@@ -73,7 +73,7 @@ def run_in_onnxruntime(model_path, inputs, optimization, tmp_path):
 def fixture_exported(tmp_path_factory):
     data = batches()
     sim = QuantizationSimModel(make_net(), data[0], quant_scheme="post_training_tf")
-    sim.compute_encodings(lambda model, _: calibrate(model, data))
+    sim.compute_encodings(lambda model: calibrate(model, data))
     out = tmp_path_factory.mktemp("export")
     tensor_names = sim.export(str(out), "net", data[0])
     return sim, out, tensor_names
@@ -127,14 +127,33 @@ def test_export_errors(tmp_path):
     with pytest.raises(RuntimeError, match="not initialized"):
         sim.export(str(tmp_path / "a"), "net", data[0])
     assert not (tmp_path / "a").exists()
-    sim.compute_encodings(lambda model, _: model(data[0]))
+    sim.compute_encodings(lambda model: model(data[0]))
     with pytest.raises(ValueError, match="filename_prefix"):
         sim.export(str(tmp_path), "a/b", data[0])
-    with pytest.raises(NotImplementedError, match="1.0.0"):
-        sim.export(str(tmp_path), "net", data[0], encoding_version="1.0.0")
+    with pytest.raises(NotImplementedError, match="0.7"):
+        sim.export(str(tmp_path), "net", data[0], encoding_version="0.7")
     # A failing trace writes nothing and leaves earlier files intact.
     sim.export(str(tmp_path), "net", data[0])
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     with pytest.raises(RuntimeError):
         sim.export(str(tmp_path), "net", torch.randn(1, 5, 8, 8))
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_export_1_0_0_has_one_entry_per_tensor(exported, tmp_path):
+    sim, _, tensor_names = exported
+    x = batches(1)[0]
+    sim.export(str(tmp_path), "net", x, encoding_version="1.0.0")
+    encodings = json.loads((tmp_path / "net.encodings").read_text())
+    assert encodings["version"] == "1.0.0"
+    by_name = {e["name"]: e for e in encodings["param_encodings"]}
+    assert set(by_name) == {v for k, v in tensor_names.items() if ".param_quantizers." in k}
+    stem = by_name["stem.weight"]
+    assert stem["enc_type"] == "PER_CHANNEL" and stem["is_sym"] is True and stem["bw"] == 8
+    legacy = sim.model.stem.param_quantizers["weight"].get_legacy_encodings()
+    assert stem["scale"] == [d["scale"] for d in legacy]
+    assert stem["offset"] == [-128] * 8
+    activations = {e["name"]: e for e in encodings["activation_encodings"]}
+    assert activations["input"]["enc_type"] == "PER_TENSOR"
+    assert len(activations) == len({v for k, v in tensor_names.items()
+                                    if ".param_quantizers." not in k})

@@ -162,7 +162,7 @@ def test_one_qat_step_trains_weights_and_ranges():
     data = batches()
     sim = QuantizationSimModel(make_net(), data[0],
                                quant_scheme="training_range_learning_with_tf_init")
-    sim.compute_encodings(lambda model, _: calibrate(model, data))
+    sim.compute_encodings(lambda model: calibrate(model, data))
     quantizer = sim.model.blocks[0].relu1.output_quantizers[0]
     assert quantizer.min.requires_grad and quantizer.max.requires_grad
     before = {k: v.detach().clone() for k, v in sim.model.state_dict().items()
@@ -184,7 +184,7 @@ def test_one_qat_step_trains_weights_and_ranges():
 def test_state_dict_survives_torch_save_and_load_into_a_fresh_simulation():
     data = batches()
     sim = QuantizationSimModel(make_net(), data[0], quant_scheme="post_training_tf")
-    sim.compute_encodings(lambda model, _: calibrate(model, data))
+    sim.compute_encodings(lambda model: calibrate(model, data))
     state = sim.model.state_dict()
     assert "stem.input_quantizers.0.min" in state
     assert "blocks.1.conv2.param_quantizers.weight.max" in state
@@ -201,7 +201,7 @@ def test_state_dict_survives_torch_save_and_load_into_a_fresh_simulation():
 def test_torch_encodings_load_into_a_fresh_simulation_bit_exactly(tmp_path):
     data = batches()
     sim = QuantizationSimModel(make_net(), data[0], quant_scheme="post_training_percentile")
-    sim.compute_encodings(lambda model, _: calibrate(model, data))
+    sim.compute_encodings(lambda model: calibrate(model, data))
     encodings = sim._torch_encodings()  # pylint: disable=protected-access
     assert set(encodings["activation_encodings"]["stem"]) == {"input"}
     assert encodings["activation_encodings"]["blocks.0.conv2"]["output"]["0"]["dtype"] == "int"

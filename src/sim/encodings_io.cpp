@@ -109,6 +109,29 @@ Exported collect(const torch::nn::Module& model) {
   return exported;
 }
 
+/// The same records from slots named by the caller (QuantizedSlot), in the order given.
+Exported collect(const std::vector<QuantizedSlot>& slots) {
+  Exported exported;
+  for (const auto& slot : slots) {
+    TORCH_CHECK_VALUE(slot.quantizer != nullptr, "the ", slot.kind, " slot ", quoted(slot.key),
+                      " of module ", quoted(slot.module), " has no quantizer");
+    auto legacy = slot.quantizer->get_legacy_encodings();
+    if (!legacy) continue;  // uninitialized: not exported
+    if (slot.kind == "param") {
+      exported.params.push_back({join(slot.module, slot.key),
+                                 join(slot.module, "param_quantizers." + slot.key), *legacy,
+                                 slot.quantizer, slot.parameter});
+    } else {
+      TORCH_CHECK_VALUE(slot.kind == "input" || slot.kind == "output",
+                        "a slot's kind is \"input\", \"output\" or \"param\", got ",
+                        quoted(slot.kind));
+      exported.activations.push_back(
+          {slot.module, slot.kind, static_cast<size_t>(std::stoul(slot.key)), *legacy});
+    }
+  }
+  return exported;
+}
+
 void add_common_fields(json& out, const ExportOptions& options) {
   out["version"] = to_string(options.version());
   out["excluded_layers"] = options.excluded_layers();
@@ -591,8 +614,9 @@ std::string to_string(EncodingVersion version) {
   return version == EncodingVersion::k1_0_0 ? "1.0.0" : "0.6.1";
 }
 
-json torch_encodings(const torch::nn::Module& model, const ExportOptions& options) {
-  const auto exported = collect(model);
+namespace {
+
+json torch_encodings_of(const Exported& exported, const ExportOptions& options) {
   json activations = json::object();
   for (const auto& record : exported.activations) {
     activations[record.module][record.direction][std::to_string(record.index)] =
@@ -604,6 +628,16 @@ json torch_encodings(const torch::nn::Module& model, const ExportOptions& option
               {"param_encodings", std::move(params)}};
   add_common_fields(out, options);
   return out;
+}
+
+}  // namespace
+
+json torch_encodings(const torch::nn::Module& model, const ExportOptions& options) {
+  return torch_encodings_of(collect(model), options);
+}
+
+json torch_encodings(const std::vector<QuantizedSlot>& slots, const ExportOptions& options) {
+  return torch_encodings_of(collect(slots), options);
 }
 
 namespace {
@@ -659,10 +693,7 @@ struct NamedActivation {
   std::string name;
 };
 
-}  // namespace
-
-json encodings(const torch::nn::Module& model, const ExportOptions& options) {
-  auto exported = collect(model);
+json encodings_of(Exported exported, const ExportOptions& options) {
   std::vector<NamedActivation> graph_activations;
   if (!options.tensor_names().empty()) {
     std::vector<NamedActivation> all;
@@ -697,6 +728,16 @@ json encodings(const torch::nn::Module& model, const ExportOptions& options) {
   }
   add_common_fields(out, options);
   return out;
+}
+
+}  // namespace
+
+json encodings(const torch::nn::Module& model, const ExportOptions& options) {
+  return encodings_of(collect(model), options);
+}
+
+json encodings(const std::vector<QuantizedSlot>& slots, const ExportOptions& options) {
+  return encodings_of(collect(slots), options);
 }
 
 void export_encodings(const torch::nn::Module& model, const std::string& dir,

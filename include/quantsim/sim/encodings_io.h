@@ -25,10 +25,13 @@
 #include <nlohmann/json.hpp>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace quantsim {
+
+class QuantizerBase;
 
 /// Version of the `<prefix>.encodings` layout (docs/simulation.md §7); the reference's default is
 /// 0.6.1.
@@ -97,6 +100,27 @@ nlohmann::json torch_encodings(const torch::nn::Module& model, const ExportOptio
 /// c10::ValueError naming the tensor for an activation quantizer with several channels in 1.0.0
 /// (the reference asserts).
 nlohmann::json encodings(const torch::nn::Module& model, const ExportOptions& options = {});
+
+/// One filled quantizer slot of a model that is not a C++ module tree (the Python package's):
+/// module `module` ("" for the root), `kind` "input", "output" or "param", `key` the slot index
+/// ("0") or the parameter name ("weight"). Uninitialized quantizers are not exported.
+struct QuantizedSlot {
+  std::string module;
+  std::string kind;
+  std::string key;
+  std::shared_ptr<QuantizerBase> quantizer;
+  /// The parameter of a "param" slot (the 1.0.0 layout reads blockwise shapes from it).
+  at::Tensor parameter;
+};
+
+/// torch_encodings() and encodings() of the quantized modules `slots` describe, given in the
+/// reference's order (modules in named_modules() order, each module's inputs, outputs, then
+/// parameters), with the same layouts and errors. c10::ValueError for a slot without quantizer
+/// or of another kind.
+nlohmann::json torch_encodings(const std::vector<QuantizedSlot>& slots,
+                               const ExportOptions& options = {});
+nlohmann::json encodings(const std::vector<QuantizedSlot>& slots,
+                         const ExportOptions& options = {});
 
 /// Writes `<dir>/<prefix>.encodings` (encodings()) and `<dir>/<prefix>_torch.encodings`
 /// (torch_encodings()) as the reference's `json.dump(sort_keys=True, indent=4)` does (ASCII,
