@@ -349,3 +349,32 @@ def test_model_level_helpers():
     with qnn.compute_encodings(model):
         model(torch.randn(4, 2))
     assert all(layer.output_quantizers[0].is_initialized() for layer in model)
+
+
+@pytest.mark.parametrize("row", qnn._table.ROWS,
+                         ids=[("custom." if r.custom else "") + r.name for r in qnn._table.ROWS])
+def test_every_table_row_has_its_classes(row):
+    namespace = custom if row.custom else qnn
+    float_cls = (getattr(custom, row.name) if row.custom else getattr(torch.nn, row.name))
+    fake = getattr(namespace, "FakeQuantized" + row.class_name)
+    assert fake.__mro__[-len(float_cls.__mro__):] == float_cls.__mro__
+    assert issubclass(fake, FakeQuantizationMixin) and issubclass(fake, float_cls)
+    assert FakeQuantizationMixin.wrap(float_cls) is fake
+    assert ("FakeQuantized" + row.class_name) in namespace.__all__
+    if row.quantized:
+        quantized = getattr(namespace, "Quantized" + row.class_name)
+        assert issubclass(quantized, QuantizationMixin) and issubclass(quantized, float_cls)
+        assert QuantizationMixin.wrap(float_cls) is quantized
+    else:
+        assert not hasattr(namespace, "Quantized" + row.class_name)
+    assert fake._num_inputs == row.inputs and fake._num_outputs == row.outputs
+
+
+def test_type_errors():
+    qlinear = qnn.QuantizedLinear(2, 2)
+    with pytest.raises(TypeError):
+        qlinear.input_quantizers[0] = 3
+    with pytest.raises(TypeError):
+        qlinear(torch.randn(1, 2), torch.randn(1, 2))  # Linear.forward takes one input
+    with pytest.raises(TypeError):
+        qlinear(bogus=torch.randn(1, 2))
