@@ -378,3 +378,27 @@ def test_type_errors():
         qlinear(torch.randn(1, 2), torch.randn(1, 2))  # Linear.forward takes one input
     with pytest.raises(TypeError):
         qlinear(bogus=torch.randn(1, 2))
+
+
+def test_inference_reuses_the_quantized_parameter_while_nothing_changed():
+    torch.manual_seed(0)
+    qlinear = qnn.QuantizedLinear(4, 3)
+    quantizer = QuantizeDequantize((), 4, True)
+    qlinear.param_quantizers["weight"] = quantizer
+    x = torch.randn(2, 4)
+    with torch.no_grad():
+        first = qlinear(x)
+        assert torch.equal(qlinear(x), first)
+        with torch.no_grad():  # a new range: recomputed
+            quantizer.max.mul_(0.5)
+            quantizer.min.mul_(0.5)
+        second = qlinear(x)
+        assert torch.equal(second, F.linear(x, quantizer(qlinear.weight), qlinear.bias))
+        assert not torch.equal(second, first)
+        qlinear.weight.add_(1.0)  # an in-place change of the weight: recomputed
+        assert torch.equal(qlinear(x), F.linear(x, quantizer(qlinear.weight), qlinear.bias))
+        quantizer.bitwidth = 8  # a new grid (the quantizer's revision): recomputed
+        assert torch.equal(qlinear(x), F.linear(x, quantizer(qlinear.weight), qlinear.bias))
+    y = qlinear(x)  # with autograd: never cached, gradients reach the range
+    y.sum().backward()
+    assert quantizer.max.grad is not None and qlinear.weight.grad is not None

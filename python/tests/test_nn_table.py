@@ -282,8 +282,9 @@ for _row in ROWS:
 
 # Rows whose Python float module cannot run the C++ row's sequence, and why.
 NOT_COMPARABLE = {
-    ("SyncBatchNorm", "", False): "torch.nn.SyncBatchNorm runs in training mode only on CUDA "
-                                  "tensors (ValueError on CPU); the C++ row is CPU, training",
+    ("SyncBatchNorm", "", False): "torch 1.13's torch.nn.SyncBatchNorm.forward raises "
+                                  "ValueError for every CPU input (training or eval); the C++ "
+                                  "rows run on the CPU",
 }
 
 

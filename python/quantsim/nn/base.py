@@ -175,7 +175,7 @@ class BaseQuantizationMixin(torch.nn.Module):
         module._modules = self._modules.copy()  # pylint: disable=protected-access
         for name in ("input_quantizers", "output_quantizers", "param_quantizers"):
             module._modules.pop(name, None)  # pylint: disable=protected-access
-        for name in ("_calibration_depth", "_observing", "_kernel"):
+        for name in ("_calibration_depth", "_observing", "_kernel", "_parameter_cache"):
             module.__dict__.pop(name, None)
         return module
 
@@ -287,8 +287,35 @@ class BaseQuantizationMixin(torch.nn.Module):
             parameter = self._parameters.get(name)
             if parameter is None:
                 continue
-            quantized[name] = quantizer._fake_quantize(parameter)  # pylint: disable=protected-access
+            quantized[name] = self._quantized_parameter(name, quantizer, parameter)
         return quantized
+
+    def _quantized_parameter(self, name, quantizer, parameter):
+        """``quantizer._fake_quantize(parameter)``; for inference (no gradient needed, no trace)
+        reused while the parameter, the quantizer's tensors (identity, storage, version) and the
+        quantizer's revision are unchanged, as the C++ modules do (re-quantizing a large weight on
+        every call costs a good part of the op it feeds)."""
+        # pylint: disable=protected-access
+        tensors = [t for t in (*quantizer._parameters.values(), *quantizer._buffers.values())
+                   if t is not None]
+        if (quantizer._is_calibrating or torch.jit.is_tracing()
+                or (torch.is_grad_enabled()
+                    and (parameter.requires_grad or any(t.requires_grad for t in tensors)))):
+            return quantizer._fake_quantize(parameter)
+        engine = getattr(quantizer, "_impl", None)
+        state = (getattr(engine, "revision", None), parameter._version, parameter.data_ptr(),
+                 tuple((t._version, t.data_ptr()) for t in tensors))
+        cache = self.__dict__.setdefault("_parameter_cache", {})
+        entry = cache.get(name)
+        # The objects are held, so that a new one cannot pass for them by reusing an address.
+        if (entry is not None and entry[0] is quantizer and entry[1] is parameter
+                and entry[2] is not None and entry[2] == state and all(
+                    a is b for a, b in zip(entry[3], tensors)) and len(entry[3]) == len(tensors)):
+            return entry[4]
+        value = quantizer._fake_quantize(parameter)
+        cache[name] = (quantizer, parameter, state if state[0] is not None else None, tensors,
+                       value)
+        return value
 
     @contextlib.contextmanager
     def _patch_quantized_parameters(self):
