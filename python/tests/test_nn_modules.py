@@ -402,3 +402,29 @@ def test_inference_reuses_the_quantized_parameter_while_nothing_changed():
     y = qlinear(x)  # with autograd: never cached, gradients reach the range
     y.sum().backward()
     assert quantizer.max.grad is not None and qlinear.weight.grad is not None
+
+
+def test_deepcopy_and_whole_module_save():
+    import copy  # pylint: disable=import-outside-toplevel
+    torch.manual_seed(0)
+    qlinear = qnn.QuantizedLinear(3, 2)
+    shared = act()
+    qlinear.input_quantizers[0] = shared
+    qlinear.output_quantizers[0] = shared
+    qlinear.param_quantizers["weight"] = QuantizeDequantize((2, 1), 8, True)
+    x = torch.randn(4, 3)
+    with qlinear.compute_encodings():
+        qlinear(x)
+    with torch.no_grad():
+        expected = qlinear(x)  # fills the inference cache
+    clone = copy.deepcopy(qlinear)
+    assert "_parameter_cache" not in vars(clone)
+    assert clone.input_quantizers[0] is clone.output_quantizers[0]  # still shared
+    assert clone.weight is not qlinear.weight
+    assert torch.equal(clone(x), expected)
+    buffer = io.BytesIO()
+    torch.save(qlinear, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer)
+    assert type(loaded) is qnn.QuantizedLinear
+    assert torch.equal(loaded(x), expected)

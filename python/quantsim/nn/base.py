@@ -100,6 +100,12 @@ class BaseQuantizationMixin(torch.nn.Module):
         self._calibration_depth = 0
         self._observing = frozenset()
 
+    def __getstate__(self):
+        # Pickles and deep copies leave the inference cache out: it is recomputed on first use.
+        state = super().__getstate__()
+        state.pop("_parameter_cache", None)
+        return state
+
     # ---- registry ---------------------------------------------------------------------------
     @classmethod
     def _registry(cls):
