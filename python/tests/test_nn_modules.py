@@ -351,6 +351,17 @@ def test_model_level_helpers():
     assert all(layer.output_quantizers[0].is_initialized() for layer in model)
 
 
+def test_a_quantizer_shared_by_two_modules_calibrates_once():
+    first, second = qnn.QuantizedLinear(2, 2), qnn.QuantizedLinear(2, 2)
+    shared = act()
+    first.output_quantizers[0] = shared
+    second.input_quantizers[0] = shared
+    model = torch.nn.Sequential(first, second)
+    with qnn.compute_encodings(model):
+        model(torch.randn(3, 2))
+    assert shared.is_initialized() and "forward" not in vars(shared)
+
+
 @pytest.mark.parametrize("row", qnn._table.ROWS,
                          ids=[("custom." if r.custom else "") + r.name for r in qnn._table.ROWS])
 def test_every_table_row_has_its_classes(row):

@@ -529,6 +529,9 @@ def _observing_forward(quantizer):
         quantizer._observe_only(input.detach())  # pylint: disable=protected-access
         return input
 
+    if "forward" in vars(quantizer):  # already observing: another module's scope holds it
+        yield
+        return
     quantizer.forward = observe
     try:
         yield
