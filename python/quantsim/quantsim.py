@@ -310,12 +310,19 @@ class QuantizationSimModel:
 
     def _place_quantizers(self):
         plans = _C.plan_slots(self._ops, self._config)
-        for (_, module), op, (inputs, outputs, folded) in zip(self._modules, self._ops, plans):
+        for (name, module), op, (inputs, outputs, folded) in zip(self._modules, self._ops, plans):
             symmetric, constraints = _C.place_activation(self._config, op.type)
 
             def activation(quantized):
-                return self._make_quantizer((), self._default_output_bw, symmetric,
-                                            constraints) if quantized else None
+                if not quantized:
+                    return None
+                try:
+                    return self._make_quantizer((), self._default_output_bw, symmetric,
+                                                constraints)
+                except ValueError as error:
+                    raise ValueError(f"QuantizationSimModel: `default_output_bw` "
+                                     f"{self._default_output_bw} for the activations of module "
+                                     f"{name!r} ({op.type}): {error}") from error
 
             for slot, quantized in enumerate(outputs):
                 module.output_quantizers[slot] = activation(quantized)
@@ -325,9 +332,14 @@ class QuantizationSimModel:
                 parameter = module._parameters.get(key)  # pylint: disable=protected-access
                 placement = None if parameter is None else _C.place_param(
                     self._config, op.type, key, list(parameter.shape), folded)
-                module.param_quantizers[key] = None if placement is None else \
-                    self._make_quantizer(placement[0], self._default_param_bw, placement[1],
-                                         placement[2])
+                try:
+                    module.param_quantizers[key] = None if placement is None else \
+                        self._make_quantizer(placement[0], self._default_param_bw,
+                                             placement[1], placement[2])
+                except ValueError as error:
+                    raise ValueError(f"QuantizationSimModel: `default_param_bw` "
+                                     f"{self._default_param_bw} for parameter {key!r} of module "
+                                     f"{name!r} ({op.type}): {error}") from error
 
     # ---- calibration -----------------------------------------------------------------------------
     def compute_encodings(self, forward_pass_callback, forward_pass_callback_args=_NOT_SPECIFIED,
@@ -414,10 +426,12 @@ class QuantizationSimModel:
         activations = encodings.get("activation_encodings", {})
         params = encodings.get("param_encodings", {})
         if strict:
+            def known_param(name):
+                module, _, param = name.rpartition(".")
+                return module in modules and param in modules[module].param_quantizers
+
             unknown = [n for n in activations if n not in modules]
-            unknown += [n for n in params
-                        if n.rpartition(".")[0] not in modules
-                        or n.rpartition(".")[2] not in modules[n.rpartition(".")[0]].param_quantizers]
+            unknown += [n for n in params if not known_param(n)]
             if unknown:
                 raise RuntimeError(f"load_encodings: no quantized module or parameter named "
                                    f"{unknown[0]!r}")

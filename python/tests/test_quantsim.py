@@ -254,6 +254,10 @@ def test_errors_and_their_python_types(tmp_path):
         QuantizationSimModel(make_net(), x, quant_scheme=3)
     with pytest.raises(ValueError, match="default_param_bw"):
         QuantizationSimModel(make_net(), x, default_param_bw=0)
+    # 1 bit cannot hold a symmetric grid: the option, the parameter and the module are named.
+    with pytest.raises(ValueError, match="default_param_bw` 1 for parameter 'weight' of module "
+                                         "'stem'"):
+        QuantizationSimModel(make_net(), x, default_param_bw=1)
     with pytest.raises(TypeError, match="default_output_bw"):
         QuantizationSimModel(make_net(), x, default_output_bw="8")
     with pytest.raises(TypeError, match="torch.nn.Module"):
