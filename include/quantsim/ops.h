@@ -31,6 +31,7 @@
 #include <quantsim/floating/format.h>
 
 #include <ATen/core/Tensor.h>
+#include <ATen/core/symbol.h>
 
 #include <cstdint>
 #include <vector>
@@ -58,6 +59,18 @@ at::Tensor quantize_dequantize(const at::Tensor& x, const at::Tensor& scale,
 /// quantsim::floating::quantize_dequantize(x, format, maxval).
 at::Tensor float_quantize_dequantize(const at::Tensor& x, const floating::FloatFormat& format,
                                      const at::Tensor& maxval = {});
+
+/// While tracing, marks the node that computed `output` (the quantsim:: operator just called) as
+/// produced by `quantizer` (the QuantizerBase, as `const void*`: this layer does not know the
+/// type), in the node's int attribute quantizer_attribute(); no-op otherwise. The exporter maps
+/// the address to the quantizer's module path, so that every quantizer node is identified, also
+/// one that reads no parameter (a float16/bfloat16 cast has no maxval). Returns `output`.
+///
+///     if (ops::tracing()) return ops::traced_by(ops::float_quantize_dequantize(x, f), this);
+at::Tensor traced_by(at::Tensor output, const void* quantizer);
+
+/// The attribute traced_by sets: `quantsim_quantizer` (an int holding the address).
+c10::Symbol quantizer_attribute();
 
 /// The float format a float_quantize_dequantize node's arguments describe (the inverse of the
 /// encoding float_quantize_dequantize gives the operator; the name is not kept).

@@ -88,9 +88,12 @@ c10::optional<at::Tensor> GroupedBlockQuantizeDequantizeImpl::get_per_block_inte
 
 at::Tensor GroupedBlockQuantizeDequantizeImpl::forward(const at::Tensor& x) {
   const auto enc = forward_encoding(x);
-  // A traced model records the quantizer as one quantsim::quantize_dequantize node.
+  // A traced model records the quantizer as one quantsim::quantize_dequantize node, marked as
+  // this quantizer's.
   if (ops::tracing()) {
-    return ops::quantize_dequantize(x, enc.scale(), enc.offset(), qmin(), qmax(), block_size());
+    return ops::traced_by(
+        ops::quantize_dequantize(x, enc.scale(), enc.offset(), qmin(), qmax(), block_size()),
+        static_cast<const QuantizerBase*>(this));
   }
   return quantize_dequantize(x, enc.scale(), enc.offset(), qmin(), qmax(), block_size());
 }

@@ -495,9 +495,10 @@ void AffineQuantizerBase::pretty_print(std::ostream& stream) const {
 QuantizedTensor AffineQuantizerBase::quantize_to_grid(const at::Tensor& x) {
   const auto enc = forward_encoding(x);
   // A traced model records the quantizer as one quantsim::quantize node.
-  auto q = ops::tracing()
-               ? ops::quantize(x, enc.scale(), enc.offset(), qmin(), qmax(), block_size())
-               : quantize(x, enc.scale(), enc.offset(), qmin(), qmax(), block_size());
+  auto q = ops::tracing() ? ops::traced_by(ops::quantize(x, enc.scale(), enc.offset(), qmin(),
+                                                         qmax(), block_size()),
+                                           static_cast<const QuantizerBase*>(this))
+                          : quantize(x, enc.scale(), enc.offset(), qmin(), qmax(), block_size());
   return QuantizedTensor(std::move(q), std::make_shared<AffineEncoding>(enc));
 }
 
@@ -565,9 +566,12 @@ c10::optional<at::Tensor> AffineQuantizerBase::direct_quantize_dequantize(
 at::Tensor QuantizeDequantizeImpl::forward(const at::Tensor& x) {
   if (auto direct = direct_quantize_dequantize(x)) return *std::move(direct);
   const auto enc = forward_encoding(x);
-  // A traced model records the quantizer as one quantsim::quantize_dequantize node.
+  // A traced model records the quantizer as one quantsim::quantize_dequantize node, marked as
+  // this quantizer's.
   if (ops::tracing()) {
-    return ops::quantize_dequantize(x, enc.scale(), enc.offset(), qmin(), qmax(), block_size());
+    return ops::traced_by(
+        ops::quantize_dequantize(x, enc.scale(), enc.offset(), qmin(), qmax(), block_size()),
+        static_cast<const QuantizerBase*>(this));
   }
   return quantize_dequantize(x, enc.scale(), enc.offset(), qmin(), qmax(), block_size());
 }

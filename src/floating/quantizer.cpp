@@ -82,7 +82,10 @@ void FloatQuantizeDequantizeImpl::set_legacy_encodings(const nlohmann::json& enc
   TORCH_CHECK(first.at("bitwidth") == 16,
               "FloatQuantizeDequantize can only import 16-bit legacy encodings, got bitwidth ",
               first.at("bitwidth").dump());
-  options_.format(FloatFormat::ieee(5, 10));
+  // The dict names no format, only 16 bits: the reference selects E5M10. A quantizer that already
+  // simulates a 16-bit format (bfloat16) keeps it, so that a simulation reloading its own export
+  // computes as before (docs/differences.md); any other format becomes E5M10 as the reference's.
+  if (bitwidth() != 16) options_.format(FloatFormat::ieee(5, 10));
   bump_revision();
 }
 
@@ -98,8 +101,12 @@ at::Tensor FloatQuantizeDequantizeImpl::forward(const at::Tensor& x) {
                             .detach();
     return quantize_dequantize(x, format(), absmax);
   }
-  // A traced model records the quantizer as one quantsim::float_quantize_dequantize node.
-  if (ops::tracing()) return ops::float_quantize_dequantize(x, format(), maxval);
+  // A traced model records the quantizer as one quantsim::float_quantize_dequantize node, marked
+  // as this quantizer's (a cast reads no parameter that could name it).
+  if (ops::tracing()) {
+    return ops::traced_by(ops::float_quantize_dequantize(x, format(), maxval),
+                          static_cast<const QuantizerBase*>(this));
+  }
   return quantize_dequantize(x, format(), maxval);
 }
 

@@ -140,6 +140,12 @@ class Translator {
 
   /// A fresh name "<stem>_<n>" for nodes and intermediate tensors.
   std::string fresh(const std::string& stem) { return c10::str(stem, "_", counter_[stem]++); }
+  /// The prefix of the nodes of one quantizer call: `stem` (its path) the first time, then
+  /// "<stem>#<n>" (a quantizer shared by two inputs is called twice, and ONNX names are unique).
+  std::string quantizer_prefix(const std::string& stem) {
+    const auto n = quantizer_calls_[stem]++;
+    return n == 0 ? stem : c10::str(stem, "#", n);
+  }
 
   ::onnx::NodeProto& node(const std::string& op, const std::vector<std::string>& inputs,
                           const std::vector<std::string>& outputs) {
@@ -319,7 +325,7 @@ class Translator {
   TranslatedGraph result_;
   std::unordered_map<const Value*, std::string> names_, reserved_;
   std::unordered_set<const Node*> consumed_;
-  std::unordered_map<std::string, int64_t> counter_;
+  std::unordered_map<std::string, int64_t> counter_, quantizer_calls_;
   std::string batch_size_;
   const Node* current_ = nullptr;
 };
@@ -956,16 +962,20 @@ void embedding(T& t, const Node* n) {
 
 // ---- quantsim:: nodes -------------------------------------------------------------------------
 
-/// The quantizer a quantsim:: node belongs to: the module owning the parameters its encoding
-/// comes from (its scale for affine, its maxval for float quantizers).
+/// The quantizer a quantsim:: node belongs to: the one that marked it while tracing
+/// (CapturedGraph::quantizer_paths); for a node no quantizer marked (the operator called
+/// directly), the module owning the parameters its encoding comes from (its scale), else a fresh
+/// "quantizer_<i>".
 std::string quantizer_path(T& t, const Node* n, const Value* encoding_input) {
+  const auto marked = t.captured().quantizer_paths.find(n);
+  if (marked != t.captured().quantizer_paths.end()) return marked->second;
+  if (encoding_input == nullptr) return t.fresh("quantizer");
   const auto found = t.captured().constant_sources.find(encoding_input);
   if (found != t.captured().constant_sources.end() && !found->second.empty()) {
     const auto& path = found->second.front();
     const auto dot = path.rfind('.');
     return dot == std::string::npos ? std::string() : path.substr(0, dot);
   }
-  (void)n;
   return t.fresh("quantizer");
 }
 
@@ -980,13 +990,13 @@ void quantize_dequantize(T& t, const Node* n) {
       T::constant(n->input(1)).toTensor(), T::constant(n->input(2)).toTensor(),
       affine::Grid{t.int_arg(n->input(3)), t.int_arg(n->input(4))}, false, block_size);
   const auto output = t.output();
+  const auto prefix = t.quantizer_prefix(path.empty() ? input_name : path);
   const auto weight = torch::jit::toIValue(x);
   if (weight && weight->isTensor()) {
-    append_quantized_weight(t.graph(), weight->toTensor(), output, encoding,
-                            path.empty() ? input_name : path);
+    append_quantized_weight(t.graph(), weight->toTensor(), output, encoding, prefix);
   } else {
     append_quantize_dequantize(t.graph(), input_name, output, encoding, t.dynamic_sizes_of(x),
-                               path.empty() ? input_name : path);
+                               prefix);
   }
 }
 
@@ -1001,7 +1011,7 @@ void quantize_only(T& t, const Node* n) {
       T::constant(n->input(1)).toTensor(), T::constant(n->input(2)).toTensor(),
       affine::Grid{t.int_arg(n->input(3)), t.int_arg(n->input(4))}, false, t.ints_arg(n->input(5)));
   append_quantize(t.graph(), t.name_of(x), t.output(), encoding, t.dynamic_sizes_of(x),
-                  path.empty() ? t.name_of(x) : path);
+                  t.quantizer_prefix(path.empty() ? t.name_of(x) : path));
 }
 
 void dequantize_only(T& t, const Node* n) {
@@ -1023,7 +1033,7 @@ void dequantize_only(T& t, const Node* n) {
 void float_quantize_dequantize(T& t, const Node* n) {
   const auto x = n->input(0);
   const bool has_maxval = !t.is_none(n->input(5));
-  const auto path = has_maxval ? quantizer_path(t, n, n->input(5)) : t.fresh("float_quantizer");
+  const auto path = quantizer_path(t, n, has_maxval ? n->input(5) : nullptr);
   t.result().quantized_tensors[path] = t.name_of(x);
   if (t.quantizers() == QuantizerNodes::kFloat) return identity(t, n);
   const auto bias = T::constant(n->input(3));
@@ -1031,7 +1041,8 @@ void float_quantize_dequantize(T& t, const Node* n) {
       ops::float_format(t.int_arg(n->input(1)), t.int_arg(n->input(2)),
                         bias.isNone() ? c10::nullopt : c10::optional<int64_t>(bias.toInt()),
                         t.float_arg(n->input(4)));
-  append_float_quantize_dequantize(t.graph(), t.name_of(x), t.output(), format, has_maxval, path);
+  append_float_quantize_dequantize(t.graph(), t.name_of(x), t.output(), format, has_maxval,
+                                   t.quantizer_prefix(path.empty() ? t.name_of(x) : path));
 }
 
 // ---- the table --------------------------------------------------------------------------------

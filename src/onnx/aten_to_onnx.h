@@ -32,8 +32,9 @@ enum class QuantizerNodes {
 
 struct TranslatedGraph {
   ::onnx::GraphProto graph;
-  /// For each quantizer (its module path, e.g. "conv1.output_quantizers.0", found from the
-  /// parameters its encoding is computed from; "quantizer_<i>" when it has none) the graph tensor
+  /// For each quantizer (its module path, e.g. "conv1.output_quantizers.0": the quantizer module
+  /// that marked the node while tracing, CapturedGraph::quantizer_paths; for an operator called
+  /// directly, the module of the parameters its scale comes from, else "quantizer_<i>") the tensor
   /// it quantizes: an initializer's name for a weight, a node output or graph input otherwise.
   std::map<std::string, std::string> quantized_tensors;
 };

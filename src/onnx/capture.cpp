@@ -1,6 +1,8 @@
 #include "onnx/capture.h"
 
 #include <quantsim/errors.h>
+#include <quantsim/ops.h>
+#include <quantsim/quantizer_base.h>
 
 #include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/csrc/jit/passes/constant_propagation.h>
@@ -8,6 +10,7 @@
 #include <torch/csrc/jit/passes/inliner.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <deque>
 #include <unordered_set>
@@ -200,6 +203,29 @@ void compare_traces(CapturedGraph& captured, const torch::jit::Graph& other) {
   }
 }
 
+/// CapturedGraph::quantizer_paths: the address each quantsim:: node carries, as the module path
+/// of the quantizer at that address. A node of a quantizer that is not a submodule of `module`
+/// (called from outside the model) keeps no path.
+void name_quantizer_nodes(torch::nn::Module& module, CapturedGraph& captured) {
+  std::unordered_map<int64_t, std::string> path_of;
+  const auto add = [&](const torch::nn::Module& m, const std::string& path) {
+    if (const auto* quantizer = dynamic_cast<const QuantizerBase*>(&m)) {
+      // A quantizer in several slots: the last path, as parameter paths (named_parameters()).
+      path_of[static_cast<int64_t>(reinterpret_cast<intptr_t>(quantizer))] = path;
+    }
+  };
+  add(module, "");
+  for (const auto& item : module.named_modules("", /*include_self=*/false)) {
+    add(*item.value(), item.key());
+  }
+  const auto attribute = ops::quantizer_attribute();
+  for (const auto* node : captured.graph->nodes()) {
+    if (!is_quantsim_op(node) || !node->hasAttribute(attribute)) continue;
+    const auto found = path_of.find(node->i(attribute));
+    if (found != path_of.end()) captured.quantizer_paths[node] = found->second;
+  }
+}
+
 }  // namespace
 
 std::string CapturedGraph::module_path_of(const torch::jit::Node* node) const {
@@ -275,6 +301,7 @@ CapturedGraph capture(torch::nn::Module& module, const Forward& forward,
     }
   }
   compare_traces(captured, *other);
+  name_quantizer_nodes(module, captured);
 
   const auto names = [](size_t count, const char* stem) {
     std::vector<std::string> result;

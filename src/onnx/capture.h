@@ -4,6 +4,9 @@
 /// libtorch's tracer into a torch::jit::Graph, cleaned, with the names the ONNX graph will use.
 /// Internal header (src/onnx/).
 ///
+/// Each quantsim:: node a quantizer computed carries the quantizer's address
+/// (ops::quantizer_attribute()); the capture names it with the quantizer's module path.
+///
 /// The model's parameters and buffers become graph constants (tracing runs with
 /// requires_grad off, restored afterwards even on error), named after their
 /// named_parameters()/named_buffers() paths. Every node computing on constants only is folded
@@ -42,6 +45,9 @@ struct CapturedGraph {
   /// For each tensor constant derived from parameters or buffers (a parameter itself, or a value
   /// folded from them, such as a quantizer's scale from its `min` and `max`), their paths.
   std::unordered_map<const torch::jit::Value*, std::vector<std::string>> constant_sources;
+  /// For each quantsim:: node a quantizer module computed (marked by ops::traced_by), the
+  /// quantizer's module path ("conv1.output_quantizers.0"; "" for the traced module itself).
+  std::unordered_map<const torch::jit::Node*, std::string> quantizer_paths;
   /// Integer constants (an int, or an int[] holding it) that are the batch size: for each, the
   /// positions in the list (0 for an int) whose value is the batch size.
   std::unordered_map<const torch::jit::Value*, std::vector<size_t>> batch_dependent;

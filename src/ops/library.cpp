@@ -9,6 +9,8 @@
 #include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/library.h>
 
+#include <cstdint>
+#include <cstring>
 #include <utility>
 
 extern "C" const char quantsim_ops_library[] = "quantsim";
@@ -70,6 +72,20 @@ TORCH_LIBRARY(quantsim, m) {
 }
 
 bool tracing() { return torch::jit::tracer::isTracing(); }
+
+c10::Symbol quantizer_attribute() {
+  static const auto attribute = c10::Symbol::attr("quantsim_quantizer");
+  return attribute;
+}
+
+at::Tensor traced_by(at::Tensor output, const void* quantizer) {
+  if (!tracing()) return output;
+  auto* node = torch::jit::tracer::getValueTrace(output)->node();
+  if (std::strncmp(node->kind().toQualString(), "quantsim::", 10) == 0) {
+    node->i_(quantizer_attribute(), static_cast<int64_t>(reinterpret_cast<intptr_t>(quantizer)));
+  }
+  return output;
+}
 
 at::Tensor quantize(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& offset,
                     int64_t qmin, int64_t qmax, const std::vector<int64_t>& block_size) {

@@ -391,6 +391,26 @@ TEST(FloatQuantizer, Check34LegacyImport) {
             nlohmann::json::parse(R"([{"bitwidth": 16, "dtype": "float"}])"));
 }
 
+/// The legacy float dict says only "16 bits": a quantizer already simulating a 16-bit format keeps
+/// it, so that a bfloat16 simulation reloading its own export stays bfloat16 (the reference
+/// selects E5M10 whatever the quantizer was, docs/differences.md); other formats become E5M10.
+TEST(FloatQuantizer, SixteenBitLegacyImportKeepsBFloat16) {
+  const auto legacy = nlohmann::json::parse(R"([{"bitwidth": 16, "dtype": "float"}])");
+  FloatQuantizeDequantize bf16(torch::kBFloat16);
+  const auto x = torch::tensor({1.00390625f, 3.14159274f, -65519.f, 1e-3f});
+  const auto before = bf16(x);
+  bf16->set_legacy_encodings(legacy);
+  EXPECT_TRUE(bf16->is_bfloat16());
+  EXPECT_TRUE(bitwise_equal(bf16(x), before));
+  EXPECT_EQ(*bf16->get_legacy_encodings(), legacy);
+  FloatQuantizeDequantize fp16(torch::kHalf);
+  fp16->set_legacy_encodings(legacy);
+  EXPECT_TRUE(fp16->is_float16());
+  FloatQuantizeDequantize e5m2(5, 2);
+  e5m2->set_legacy_encodings(legacy);
+  EXPECT_TRUE(e5m2->is_float16());
+}
+
 // ---- clone and serialization -----------------------------------------------------------------
 
 TEST(FloatQuantizer, CloneKeepsFormatMaxvalAndFlagsWithItsOwnAnalyzer) {

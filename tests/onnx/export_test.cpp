@@ -4,6 +4,8 @@
 // each quantizer quantizes; unsupported ops are errors that write nothing.
 
 #include <quantsim/affine/quantizer.h>
+#include <quantsim/floating/quantizer.h>
+#include <quantsim/nn/modules/custom_elementwise.h>
 #include <quantsim/onnx/export.h>
 #include <quantsim/ops.h>
 
@@ -18,6 +20,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <string>
 
@@ -299,4 +302,52 @@ TEST(OnnxExport, Float16QuantizerIsACastPairInOnnxRuntime) {
   const auto diff = (output.at(0) - expected).abs();
   EXPECT_TRUE((diff <= expected.abs() * std::ldexp(1.0, -10) + 1e-30).all().item<bool>());
   EXPECT_EQ(output.at(0).to(at::kHalf).to(at::kFloat).equal(output.at(0)), true);
+}
+
+/// A quantizer that reads no parameter (float16/bfloat16 without a maxval: a cast) is named by its
+/// module path like every other: the traced node carries the quantizer that computed it.
+TEST(OnnxExport, ParameterlessFloatQuantizersAreNamedByTheirModulePath) {
+  qs::nn::FakeQuantizedLinear linear(nn::LinearOptions(8, 4));
+  linear->input_quantizers[0] = qs::floating::FloatQuantizeDequantize(torch::kBFloat16);
+  linear->output_quantizers[0] = qs::floating::FloatQuantizeDequantize(torch::kHalf);
+  linear->param_quantizers["weight"] = qs::floating::FloatQuantizeDequantize(torch::kHalf);
+  linear->eval();
+  const auto quantized = qs::export_onnx(linear, torch::randn({2, 8}),
+                                         qs::OnnxExportOptions().float_path(temp_path("f16.onnx")));
+  EXPECT_EQ(quantized, (std::map<std::string, std::string>{{"input_quantizers.0", "input"},
+                                                           {"output_quantizers.0", "output"},
+                                                           {"param_quantizers.weight", "weight"}}));
+}
+
+/// One quantizer module in two slots is called twice: two nodes of the same quantizer, whose ONNX
+/// node and tensor names must still be unique (the checker refuses the graph otherwise).
+TEST(OnnxExport, QuantizerCalledTwiceHasUniqueNodeNames) {
+  qs::nn::custom::QuantizedAdd add;
+  qs::affine::QuantizeDequantize shared({}, 8, false);
+  shared->set_range(-4, 4);
+  qs::floating::FloatQuantizeDequantize half(torch::kHalf);
+  add->input_quantizers[0] = shared;
+  add->input_quantizers[1] = shared;
+  add->output_quantizers[0] = half;
+  add->eval();
+  const auto path = temp_path("shared_qdq.onnx");
+  std::remove(path.c_str());
+  const auto quantized = qs::export_onnx(
+      *add.ptr(),
+      [&](const std::vector<at::Tensor>& x) {
+        return std::vector<at::Tensor>{add->forward(x[0], x[1])};
+      },
+      {torch::randn({2, 3}), torch::randn({2, 3})}, qs::OnnxExportOptions().qdq_path(path));
+  EXPECT_EQ(quantized.at("output_quantizers.0"), "output");
+  // One quantizer, one path (named_modules() lists the shared module once, at its first slot).
+  EXPECT_EQ(quantized.count("input_quantizers.0"), 1u);
+  EXPECT_EQ(quantized.count("input_quantizers.1"), 0u);
+  const auto model = load(path);
+  std::set<std::string> outputs;
+  int64_t quantize_nodes = 0;
+  for (const auto& node : model.graph().node()) {
+    for (const auto& output : node.output()) EXPECT_TRUE(outputs.insert(output).second) << output;
+    quantize_nodes += node.op_type() == "QuantizeLinear";
+  }
+  EXPECT_EQ(quantize_nodes, 2);
 }

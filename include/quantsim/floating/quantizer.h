@@ -93,8 +93,10 @@ class FloatQuantizeDequantizeImpl : public torch::nn::Cloneable<FloatQuantizeDeq
   /// `[{"bitwidth": E + M + 1, "dtype": "float"}]`.
   c10::optional<nlohmann::json> get_legacy_encodings() const override;
   /// Only 16-bit legacy encodings can be imported (c10::Error otherwise); they set the format to
-  /// IEEE-style E5M10 and leave maxval as it is, as the reference does. c10::ValueError for
-  /// a malformed list.
+  /// IEEE-style E5M10 and leave maxval as it is, as the reference does, except that a quantizer
+  /// whose format already has 16 bits (bfloat16) keeps it: the dict does not say which 16-bit
+  /// format it was, and a bfloat16 quantizer reloading its own export stays bfloat16.
+  /// c10::ValueError for a malformed list.
   void set_legacy_encodings(const nlohmann::json& encodings) override;
 
   /// quantize_dequantize(x, format(), maxval), or inside compute_encodings() with this batch's
