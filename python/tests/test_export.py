@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+import quantsim
+
 from quantsim.quantsim import QuantizationSimModel
 from test_quantsim import batches, calibrate, make_net
 
@@ -157,3 +159,61 @@ def test_export_1_0_0_has_one_entry_per_tensor(exported, tmp_path):
     assert activations["input"]["enc_type"] == "PER_TENSOR"
     assert len(activations) == len({v for k, v in tensor_names.items()
                                     if ".param_quantizers." not in k})
+
+
+class TwoInputs(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.add = quantsim.nn.custom.Add()
+        self.fc = torch.nn.Linear(8, 3)
+
+    def forward(self, a, b):  # pylint: disable=invalid-name
+        return self.fc(self.add(a, b))
+
+
+def _sequential():
+    torch.manual_seed(2)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                               torch.nn.Linear(4 * 36, 5))
+
+
+@pytest.mark.parametrize("case", ["leaf", "sequential_sqnr", "two_inputs", "float16",
+                                  "w4a16"])
+def test_export_variants_compute_the_simulation_bit_exactly(case, tmp_path):
+    torch.manual_seed(3)
+    x = torch.randn(2, 3, 8, 8)
+    options = dict(quant_scheme="post_training_tf")
+    if case == "leaf":  # the model itself is the quantized leaf; its output a graph output
+        model, inputs = torch.nn.Conv2d(3, 4, 3), (x,)
+    elif case == "sequential_sqnr":
+        model, inputs = _sequential(), (x,)
+        options = dict(quant_scheme="post_training_tf_enhanced")
+    elif case == "two_inputs":
+        model, inputs = TwoInputs(), (torch.randn(4, 8), torch.randn(4, 8))
+    elif case == "float16":
+        model, inputs = _sequential(), (x,)
+        options = dict(default_data_type=torch.float, default_output_bw=16, default_param_bw=16)
+    else:  # 4-bit weights, 16-bit activations: QDQ pairs and the float form
+        model, inputs = _sequential(), (x,)
+        options.update(default_param_bw=4, default_output_bw=16)
+    sim = QuantizationSimModel(model, inputs, **options)
+    sim.compute_encodings(lambda m: m(*inputs))
+    tensor_names = sim.export(str(tmp_path / "out"), "m", inputs)
+    if case == "leaf":
+        assert tensor_names == {"input_quantizers.0": "input",
+                                "output_quantizers.0": "/Conv_output_0",
+                                "param_quantizers.weight": "weight"}
+    if case == "two_inputs":
+        assert tensor_names["add.input_quantizers.1"] == "input_1"
+    names = ["input"] if len(inputs) == 1 else [f"input_{i}" for i in range(len(inputs))]
+    with torch.no_grad():
+        expected = sim.model(*inputs).as_subclass(torch.Tensor)
+    for optimization in ("disabled", "all"):
+        (actual,) = run_in_onnxruntime(tmp_path / "out" / "m_qdq.onnx",
+                                       dict(zip(names, inputs)), optimization, tmp_path)
+        assert torch.equal(actual, expected), optimization
+
+
+def test_marked_models_that_are_not_models_are_value_errors():
+    with pytest.raises(ValueError, match="not an ONNX model"):
+        quantsim._C.graphs_from_marked_model(b"\xff\xff", {})  # pylint: disable=protected-access
