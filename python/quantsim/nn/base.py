@@ -203,23 +203,33 @@ class BaseQuantizationMixin(torch.nn.Module):
 
     @classmethod
     @functools.lru_cache(maxsize=None)
-    def _positional_names(cls):
-        """The float forward's plain positional parameters after self, or None when it has
-        others (``*args``, keyword-only): then every call binds through the signature."""
-        params = list(cls._forward_signature().parameters.values())[1:]
-        if any(p.kind not in (inspect.Parameter.POSITIONAL_ONLY,
-                              inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in params):
-            return None
-        return tuple(p.name for p in params)
+    def _positional_shape(cls):
+        """(the float forward's positional parameters after self, its ``*args`` parameter or
+        None), or None when it has keyword-only ones: then every call binds through the
+        signature."""
+        positional, variadic = [], None
+        for p in list(cls._forward_signature().parameters.values())[1:]:
+            if p.kind in (inspect.Parameter.POSITIONAL_ONLY,
+                          inspect.Parameter.POSITIONAL_OR_KEYWORD):
+                positional.append(p.name)
+            elif p.kind is inspect.Parameter.VAR_POSITIONAL:
+                variadic = p.name
+            elif p.kind is not inspect.Parameter.VAR_KEYWORD:
+                return None
+        return tuple(positional), variadic
 
     def _bind_arguments(self, args, kwargs):
         """(parameters of the float forward, their values): every argument, defaults included,
         in signature order; a ``*args`` parameter is one list (one leaf, as C++'s vector)."""
-        names = self._positional_names()
-        if not kwargs and names is not None and len(args) <= len(names):
+        shape = self._positional_shape()
+        if not kwargs and shape is not None:
             # The common call, positional only: the omitted trailing defaults would only add
             # leaves after the given ones, which changes no binding.
-            return names[:len(args)], list(args)
+            names, variadic = shape
+            if variadic is None and len(args) <= len(names):
+                return names[:len(args)], list(args)
+            if variadic is not None and len(args) >= len(names):
+                return names + (variadic,), list(args[:len(names)]) + [list(args[len(names):])]
         bound = self._forward_signature().bind(self, *args, **kwargs)
         bound.apply_defaults()
         names = list(bound.arguments)[1:]
