@@ -63,6 +63,8 @@ def test_from_module_shares_parameters():
     quantized = QuantizationMixin.from_module(linear)
     assert type(quantized) is qnn.QuantizedLinear
     assert type(FakeQuantizationMixin.from_module(linear)) is qnn.FakeQuantizedLinear
+    assert type(BaseQuantizationMixin.from_module(linear)) is qnn.QuantizedLinear
+    assert type(QuantizationMixin.from_module(torch.nn.ReLU())) is qnn.FakeQuantizedReLU
     assert quantized.weight is linear.weight
     with torch.no_grad():
         linear.weight.add_(1.0)  # in-place: seen by both
