@@ -10,6 +10,8 @@ class with bases ``(QuantizationMixin, <float class>)``; the custom rows' classe
     >>> isinstance(qlinear, torch.nn.Linear)
     True
 """
+import contextlib
+
 import torch
 
 from . import _table, custom
@@ -67,28 +69,14 @@ def _quantized_modules(model):
     return [m for m in model.modules() if isinstance(m, BaseQuantizationMixin)]
 
 
-class compute_encodings:  # pylint: disable=invalid-name
+@contextlib.contextmanager
+def compute_encodings(model):
     """``with quantsim.nn.compute_encodings(model):`` opens the calibration scope of every
     quantized module in `model` (the model included)."""
-
-    def __init__(self, model):
-        self._modules = _quantized_modules(model)
-        self._stack = None
-
-    def __enter__(self):
-        import contextlib  # pylint: disable=import-outside-toplevel
-        self._stack = contextlib.ExitStack()
-        self._stack.__enter__()
-        try:
-            for module in self._modules:
-                self._stack.enter_context(module.compute_encodings())
-        except BaseException:
-            self._stack.__exit__(*__import__("sys").exc_info())
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        return self._stack.__exit__(*exc)
+    with contextlib.ExitStack() as scopes:
+        for module in _quantized_modules(model):
+            scopes.enter_context(module.compute_encodings())
+        yield
 
 
 def compute_param_encodings(model):
