@@ -26,12 +26,23 @@ from quantsim.quantsim import QuantizationSimModel
 from test_quantsim import batches, calibrate, make_net
 rank, world, scheme, out = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 dist.init_process_group("gloo", rank=rank, world_size=world,
-                        timeout=datetime.timedelta(seconds=60))
+                        timeout=datetime.timedelta(seconds=20))
+failing = scheme == "fail"  # rank 1 exits before calibrating
+if failing:
+    scheme = "post_training_tf"
 data = batches(4)
 shard = data[rank::world]
 sim = QuantizationSimModel(make_net(), data[0], quant_scheme=scheme)
-sim.compute_encodings(lambda model, _: calibrate(model, shard), None,
-                      process_group=dist.group.WORLD)
+if failing and rank == 1:
+    raise SystemExit("rank 1 fails before calibrating")
+try:
+    sim.compute_encodings(lambda model, _: calibrate(model, shard), None,
+                          process_group=dist.group.WORLD)
+except RuntimeError as error:
+    with open(out, "w") as f:
+        json.dump({"error": str(error),
+                   "initialized": sim.model.stem.input_quantizers[0].is_initialized()}, f)
+    raise SystemExit(3)
 if scheme.startswith("training_range_learning"):
     # QAT with torch's DistributedDataParallel: gradients of the weights and of the quantizer
     # ranges (plain Parameters) averaged by DDP's reducer.
@@ -56,8 +67,9 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def run_ranks(tmp_path, scheme, world=2):
-    """Each rank's quantizer ranges {state_dict key: values} after data-parallel calibration."""
+def run_ranks(tmp_path, scheme, world=2, codes=None):
+    """Each rank's quantizer ranges {state_dict key: values} after data-parallel calibration
+    (each rank's exit status expected 0, or as `codes` lists them)."""
     script = tmp_path / "worker.py"
     script.write_text(_WORKER)
     env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()),
@@ -67,9 +79,9 @@ def run_ranks(tmp_path, scheme, world=2):
     processes = [subprocess.Popen([sys.executable, str(script), tests, str(r), str(world),
                                    scheme, str(outputs[r])], env=env)
                  for r in range(world)]
-    for process in processes:
-        assert process.wait(timeout=300) == 0
-    return [json.loads(o.read_text()) for o in outputs]
+    statuses = [process.wait(timeout=300) for process in processes]
+    assert statuses == (codes or [0] * world)
+    return [json.loads(o.read_text()) if o.exists() else None for o in outputs]
 
 
 def test_minmax_calibration_is_identical_on_every_rank_and_equal_to_single_process(tmp_path):
@@ -120,3 +132,12 @@ def test_a_process_group_must_be_a_process_group():
     with pytest.raises(TypeError, match="ProcessGroup"):
         quantsim._C.synchronize_statistics([], "group")  # pylint: disable=protected-access
     assert torch.distributed.is_available()
+
+
+def test_a_rank_that_fails_makes_its_peer_fail_cleanly(tmp_path):
+    # Rank 1 exits before calibrating; rank 0's merge fails with a RuntimeError (within the
+    # group's timeout) and leaves its quantizers uncalibrated.
+    ranks = run_ranks(tmp_path, "fail", codes=[3, 1])
+    assert ranks[1] is None
+    assert ranks[0]["initialized"] is False
+    assert "rank 0" in ranks[0]["error"]
