@@ -4,6 +4,7 @@
 #include <quantsim/affine/grouped_block_quantizer.h>
 #include <quantsim/affine/quantizer.h>
 #include <quantsim/errors.h>
+#include <quantsim/floating/quantizer.h>
 
 #include <onnx/onnx_pb.h>
 
@@ -193,6 +194,11 @@ json legacy_of_1_0_0(const json& entry, const std::string& label, bool is_activa
   if (dtype == "FLOAT") {
     TORCH_CHECK_VALUE(enc_type == "PER_TENSOR", field(label, "enc_type"),
                       " of a FLOAT entry must be \"PER_TENSOR\", got ", enc_type_json.dump());
+    TORCH_CHECK_VALUE(
+        target.quantizer == nullptr ||
+            dynamic_cast<const floating::FloatQuantizeDequantizeImpl*>(target.quantizer) != nullptr,
+        field(label, "dtype"), " is \"FLOAT\" but the quantizer `", target.path,
+        "` is an integer quantizer (it takes INT entries)");
     return json::array({{{"bitwidth", bitwidth(entry, "bw", label)}, {"dtype", "float"}}});
   }
   const std::set<std::string> known = {"PER_TENSOR", "PER_CHANNEL", "PER_BLOCK", "LPBQ"};

@@ -377,6 +377,16 @@ TEST(SimOnnxEncodings, Malformed1_0_0IsAValueErrorNamingFileEntryAndValue) {
       {[](json& d) { d["activation_encodings"][0]["enc_type"] = "PER_CHANNEL"; },
        "[\"enc_type\"]: an activation's encoding is per tensor in the 1.0.0 layout, got "
        "\"PER_CHANNEL\""},
+      {[](json& d) {
+         d["param_encodings"][0] = {{"name", d["param_encodings"][0]["name"]},
+                                    {"dtype", "FLOAT"},
+                                    {"enc_type", "PER_TENSOR"},
+                                    {"bw", 16}};
+       },
+       "[\"dtype\"] is \"FLOAT\" but the quantizer `" +
+           written.at("param_encodings")[0].at("name").get<std::string>().substr(
+               0, written.at("param_encodings")[0].at("name").get<std::string>().find('.')) +
+           ".param_quantizers.weight` is an integer quantizer"},
       {[](json& d) { d["activation_encodings"][0]["dtype"] = "int"; },
        "[\"dtype\"] must be \"INT\" or \"FLOAT\", got \"int\""},
   };

@@ -47,9 +47,9 @@ std::map<std::string, std::string> read_quantized_tensors(const std::string& onn
 /// lengths, LPBQ integers outside [1, 2^(bw - compressed_bw)]. With `model` (the simulated model
 /// the map was recorded from), 1.0.0 entries are also checked against their quantizers: the
 /// `enc_type` (PER_BLOCK for a blockwise quantizer, LPBQ for a GroupedBlockQuantizeDequantize,
-/// FLOAT for a float quantizer), the number of scales, `block_size` (as the writer derives it),
-/// LPBQ's decompressed bitwidth and number of groups; and LPBQ blocks find their group by the
-/// quantizer's shape and grouping (without it, a group is one output channel's consecutive
+/// FLOAT for a float quantizer and for no other), the number of scales, `block_size` (as the writer
+/// derives it), LPBQ's decompressed bitwidth and number of groups; and LPBQ blocks find their group
+/// by the quantizer's shape and grouping (without it, a group is one output channel's consecutive
 /// blocks, the reference's layout).
 nlohmann::json torch_encodings_from_graph_keyed(
     const nlohmann::json& encodings, const std::map<std::string, std::string>& quantized_tensors,
