@@ -171,6 +171,17 @@ class TwoInputs(torch.nn.Module):
         return self.fc(self.add(a, b))
 
 
+class Recurrent(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(6, 5, batch_first=True)
+        self.fc = torch.nn.Linear(5, 3)
+
+    def forward(self, x):
+        y, _ = self.lstm(x)
+        return self.fc(y[:, -1])
+
+
 def _sequential():
     torch.manual_seed(2)
     return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
@@ -178,7 +189,7 @@ def _sequential():
 
 
 @pytest.mark.parametrize("case", ["leaf", "sequential_sqnr", "two_inputs", "float16",
-                                  "w4a16"])
+                                  "w4a16", "lstm"])
 def test_export_variants_compute_the_simulation_bit_exactly(case, tmp_path):
     torch.manual_seed(3)
     x = torch.randn(2, 3, 8, 8)
@@ -190,6 +201,8 @@ def test_export_variants_compute_the_simulation_bit_exactly(case, tmp_path):
         options = dict(quant_scheme="post_training_tf_enhanced")
     elif case == "two_inputs":
         model, inputs = TwoInputs(), (torch.randn(4, 8), torch.randn(4, 8))
+    elif case == "lstm":  # input, h0, c0 quantized (the zero states the op really uses)
+        model, inputs = Recurrent(), (torch.randn(2, 4, 6),)
     elif case == "float16":
         model, inputs = _sequential(), (x,)
         options = dict(default_data_type=torch.float, default_output_bw=16, default_param_bw=16)
@@ -205,6 +218,9 @@ def test_export_variants_compute_the_simulation_bit_exactly(case, tmp_path):
                                 "param_quantizers.weight": "weight"}
     if case == "two_inputs":
         assert tensor_names["add.input_quantizers.1"] == "input_1"
+    if case == "lstm":
+        assert tensor_names["lstm.param_quantizers.weight_ih_l0"] == "lstm.weight_ih_l0"
+        assert "lstm.input_quantizers.2" in tensor_names
     names = ["input"] if len(inputs) == 1 else [f"input_{i}" for i in range(len(inputs))]
     with torch.no_grad():
         expected = sim.model(*inputs).as_subclass(torch.Tensor)
