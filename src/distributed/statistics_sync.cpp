@@ -236,8 +236,11 @@ void compute_encodings(torch::nn::Module& model, const std::function<void()>& ru
   const auto seconds_since = [](Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
   };
-  // Closed explicitly below (setting the ranges), so that its time can be told apart.
+  // Entered here (setting the parameters' ranges) and closed explicitly below (setting the
+  // activations' ranges), so that their time can be told apart.
+  auto start = Clock::now();
   std::optional<nn::ModelCalibrationGuard> calibrating(nn::compute_encodings(model));
+  const double enter = seconds_since(start);
   const auto analyzers = calibrating_analyzers(model);
   // A rank's only batch is kept until the merge, which bins it on the union range as
   // single-process calibration would (docs/distributed.md §3.2).
@@ -254,7 +257,7 @@ void compute_encodings(torch::nn::Module& model, const std::function<void()>& ru
       for (auto* h : analyzers) h->retain_single_batch(false);
     }
   } stop{retaining};
-  auto start = Clock::now();
+  start = Clock::now();
   run();
   const double forward = seconds_since(start);
   start = Clock::now();
@@ -265,7 +268,7 @@ void compute_encodings(torch::nn::Module& model, const std::function<void()>& ru
   // `calibrating` sets every range from the merged statistics as it closes.
   start = Clock::now();
   calibrating.reset();
-  if (times != nullptr) *times = {forward, synchronize, seconds_since(start)};
+  if (times != nullptr) *times = {forward, synchronize, enter + seconds_since(start)};
 }
 
 }  // namespace quantsim::distributed

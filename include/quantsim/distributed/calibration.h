@@ -40,7 +40,8 @@ struct CalibrationTimes {
   /// synchronize_statistics: the collectives and the merge, including any wait for a slower rank
   /// still in its `run`.
   double synchronize = 0.0;
-  /// The ranges set from the merged statistics (what single-process calibration does too).
+  /// The ranges set: the parameters' on entry (from the weights, before `run`) and the
+  /// activations' from the merged statistics (what single-process calibration does too).
   double ranges = 0.0;
 };
 
