@@ -13,3 +13,6 @@ __version__ = _C.__version__
 
 from . import quantization  # noqa: E402,F401
 from . import nn  # noqa: E402,F401
+from . import onnx_symbolic  # noqa: E402
+
+onnx_symbolic.register()
