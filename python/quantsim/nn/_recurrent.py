@@ -12,16 +12,22 @@ from .base import BaseQuantizationMixin
 __all__ = ["RecurrentHooks", "CellHooks"]
 
 
+def _with_hx_slot(names, values):
+    """The arguments as a list with the hidden state second (None when the call omitted it)."""
+    values = list(values)
+    if len(values) < 2:
+        values.append(None)
+        names = tuple(names) + ("hx",)
+    return names, values
+
+
 class RecurrentHooks(BaseQuantizationMixin):
     """RNN, LSTM, GRU: iq = (input, h0[, c0]), oq = (output, h_n[, c_n])."""
 
     def _complete_arguments(self, names, values):
-        values = list(values)
-        if len(values) < 2:
-            values.append(None)
-            names = tuple(names) + ("hx",)
-        input, hx = values[0], values[1]  # pylint: disable=redefined-builtin
-        if hx is not None:
+        names, values = _with_hx_slot(names, values)
+        input = values[0]  # pylint: disable=redefined-builtin
+        if values[1] is not None:
             return names, values
         if isinstance(input, PackedSequence):
             data, batched, batch = input.data, True, int(input.batch_sizes[0])
@@ -60,12 +66,9 @@ class CellHooks(BaseQuantizationMixin):
     """RNNCell, GRUCell: iq = (input, hx), oq = (h'); LSTMCell: iq = (input, h, c), oq = (h', c')."""
 
     def _complete_arguments(self, names, values):
-        values = list(values)
-        if len(values) < 2:
-            values.append(None)
-            names = tuple(names) + ("hx",)
-        input, hx = values[0], values[1]  # pylint: disable=redefined-builtin
-        if hx is not None:
+        names, values = _with_hx_slot(names, values)
+        input = values[0]  # pylint: disable=redefined-builtin
+        if values[1] is not None:
             return names, values
 
         def zeros():
